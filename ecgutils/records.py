@@ -1,0 +1,235 @@
+"""Read one record: one lead in physical units (mV), fs, patient id, rhythm intervals, beats.
+
+Every problem with a record gives one clear error (see :mod:`ecgutils.errors`): unknown
+dataset or record, missing or truncated file, checksum mismatch, a header whose sampling rate
+or signal count disagrees with the registry, a lead with NaN samples or a flat lead.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import wfdb
+
+from ecgutils import datasets, rhythm
+from ecgutils.errors import RecordFormatError, SignalQualityError, UnknownNameError
+
+# CinC 2017 classes as rhythm labels, so that every dataset yields rhythm intervals.
+CINC_RHYTHM = {"N": "N", "A": rhythm.AF, "O": "OTHER", "~": "NOISY"}
+
+# Bits per sample of WFDB storage formats, for the ADC range (clipping checks).
+_FORMAT_BITS = {"8": 8, "16": 16, "24": 24, "32": 32, "61": 16, "80": 8, "160": 16,
+                "212": 12, "310": 10, "311": 10}
+
+# A lead whose peak-to-peak amplitude over the whole record is below this is flat (mV).
+FLAT_PEAK_TO_PEAK_MV = 0.01
+
+
+@dataclass
+class Record:
+    """One lead of one record.
+
+    Attributes
+    ----------
+    signal : ndarray of float64, shape (n_samples,)
+        The lead in mV.
+    rhythm : list of rhythm.Interval
+        Reference rhythm intervals (CinC 2017: one interval, the record's class).
+    beat_samples, beat_symbols : ndarray
+        Reference beat annotations (empty where the dataset has none).
+    clip_limits_mv : (low, high)
+        The lowest and highest value the ADC could store, in mV.
+    label : str or None
+        CinC 2017 class (N, A, O, ~) from the chosen label file.
+    """
+
+    dataset: str
+    name: str
+    patient_id: str
+    fs: float
+    lead: str
+    signal: np.ndarray
+    rhythm: list[rhythm.Interval]
+    beat_samples: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    beat_symbols: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="<U1"))
+    clip_limits_mv: tuple[float, float] = (-np.inf, np.inf)
+    label: str | None = None
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.signal.shape[0])
+
+    @property
+    def duration_s(self) -> float:
+        return self.n_samples / self.fs
+
+    @property
+    def af_episodes(self) -> list[rhythm.Interval]:
+        return rhythm.episodes(self.rhythm, rhythm.AF)
+
+    @property
+    def beat_times_s(self) -> np.ndarray:
+        return self.beat_samples / self.fs
+
+
+def read(
+    dataset: str,
+    record: str,
+    data_dir: str | os.PathLike | None = None,
+    lead: str | None = None,
+    cinc_label_set: str = "v3",
+) -> Record:
+    """Read one record of a registered dataset.
+
+    Parameters
+    ----------
+    dataset : str
+        Registry key: ``mitdb``, ``afdb``, ``cinc2017`` or ``nstdb``.
+    record : str
+        Record name as in the dataset's RECORDS (``'201'``, ``'A00001'``).
+    data_dir : path, optional
+        Parent of the dataset folders (default: ``ECG_DATA_DIR`` or ``data/raw``).
+    lead : str, optional
+        Signal name to read; default the registry's preferred lead (MLII for mitdb).
+    cinc_label_set : str
+        CinC 2017 label file (see :func:`ecgutils.datasets.cinc_reference_labels`).
+
+    Returns
+    -------
+    Record
+    """
+    ds = datasets.get(dataset)
+    root = datasets.record_files(dataset, record, data_dir)
+    path = root / record
+    header = _read_header(path)
+    if float(header.fs) != ds.fs:
+        raise RecordFormatError(
+            f"{path}.hea says {header.fs} Hz but {ds.name} is recorded at {ds.fs:g} Hz"
+        )
+    if header.n_sig != ds.n_signals:
+        raise RecordFormatError(
+            f"{path}.hea has {header.n_sig} signal(s) but {ds.name} records have {ds.n_signals}"
+        )
+    channel = _choose_channel(ds, header, path, lead)
+    signal = _read_signal(path, header, channel)
+    _check_lead_quality(signal, f"{ds.name} record {record} lead {header.sig_name[channel]}")
+
+    n_samples = signal.shape[0]
+    beat_samples = np.zeros(0, dtype=np.int64)
+    beat_symbols = np.zeros(0, dtype="<U1")
+    label = None
+    if ds.annotator:
+        annotation = _read_annotation(path, ds.annotator)
+        intervals = rhythm.intervals_from_annotations(
+            annotation.sample, annotation.symbol, annotation.aux_note, ds.fs, n_samples
+        )
+        symbols = np.asarray(annotation.symbol)
+        is_beat = np.isin(symbols, list(rhythm.BEAT_SYMBOLS))
+        beat_samples = np.asarray(annotation.sample)[is_beat].astype(np.int64)
+        beat_symbols = symbols[is_beat].astype("<U1")
+    elif ds.name == "cinc2017":
+        labels = datasets.cinc_reference_labels(cinc_label_set, data_dir)
+        if record not in labels:
+            raise RecordFormatError(f"CinC 2017 record {record} has no label in {cinc_label_set}")
+        label = labels[record]
+        intervals = [rhythm.Interval(CINC_RHYTHM[label], 0.0, n_samples / ds.fs)]
+    else:
+        intervals = []
+    return Record(
+        dataset=ds.name,
+        name=record,
+        patient_id=ds.patient_id(record),
+        fs=ds.fs,
+        lead=header.sig_name[channel],
+        signal=signal,
+        rhythm=intervals,
+        beat_samples=beat_samples,
+        beat_symbols=beat_symbols,
+        clip_limits_mv=_clip_limits_mv(header, channel),
+        label=label,
+    )
+
+
+def read_header(dataset: str, record: str, data_dir: str | os.PathLike | None = None):
+    """The WFDB header of a record (cheap: for durations of many records)."""
+    root = datasets.ensure_local(dataset, data_dir)
+    return _read_header(root / record)
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _read_header(path: Path):
+    if not Path(f"{path}.hea").is_file():
+        raise RecordFormatError(f"{path}.hea is missing")
+    try:
+        return wfdb.rdheader(str(path))
+    except Exception as exc:  # wfdb raises ValueError/IndexError/... on malformed headers
+        raise RecordFormatError(f"{path}.hea is not a valid WFDB header: {exc}") from exc
+
+
+def _choose_channel(ds: datasets.Dataset, header, path: Path, lead: str | None) -> int:
+    names = list(header.sig_name)
+    if lead is not None:
+        if lead not in names:
+            raise UnknownNameError(f"{path}.hea has no lead {lead!r}; leads: {', '.join(names)}")
+        return names.index(lead)
+    for preferred in ds.leads:
+        if preferred in names:
+            return names.index(preferred)
+    if ds.leads:
+        raise RecordFormatError(
+            f"{path}.hea has none of the leads {', '.join(ds.leads)} (has {', '.join(names)})"
+        )
+    return 0
+
+
+def _read_signal(path: Path, header, channel: int) -> np.ndarray:
+    try:
+        wfdb_record = wfdb.rdrecord(str(path), channels=[channel], physical=True)
+    except Exception as exc:  # wfdb reports short files as ValueError with a shape message
+        raise RecordFormatError(
+            f"{path}: signal file is truncated or corrupt "
+            f"(header promises {header.sig_len} samples; wfdb: {exc})"
+        ) from exc
+    signal = np.asarray(wfdb_record.p_signal[:, 0], dtype=np.float64)
+    if signal.shape[0] != header.sig_len:
+        raise RecordFormatError(
+            f"{path}: read {signal.shape[0]} samples but the header promises {header.sig_len}"
+        )
+    return signal
+
+
+def _check_lead_quality(signal: np.ndarray, what: str) -> None:
+    n_nan = int(np.isnan(signal).sum())
+    if n_nan:
+        first = int(np.flatnonzero(np.isnan(signal))[0])
+        raise SignalQualityError(f"{what} has {n_nan} NaN sample(s), the first at sample {first}")
+    peak_to_peak = float(np.ptp(signal)) if signal.size else 0.0
+    if peak_to_peak < FLAT_PEAK_TO_PEAK_MV:
+        raise SignalQualityError(
+            f"{what} is flat (peak-to-peak {peak_to_peak:.4f} mV < {FLAT_PEAK_TO_PEAK_MV} mV)"
+        )
+
+
+def _read_annotation(path: Path, extension: str):
+    if not Path(f"{path}.{extension}").is_file():
+        raise RecordFormatError(f"{path}.{extension} is missing")
+    try:
+        return wfdb.rdann(str(path), extension)
+    except Exception as exc:
+        raise RecordFormatError(f"{path}.{extension} is not a valid annotation file: {exc}") from exc
+
+
+def _clip_limits_mv(header, channel: int) -> tuple[float, float]:
+    bits = _FORMAT_BITS.get(str(header.fmt[channel]))
+    gain = float(header.adc_gain[channel]) or 200.0  # WFDB: gain 0 means 200 adu/mV
+    if bits is None:
+        return (-np.inf, np.inf)
+    # The most negative code of each format is WFDB's "invalid sample" marker.
+    low, high = -(2 ** (bits - 1)) + 1, 2 ** (bits - 1) - 1
+    baseline = float(header.baseline[channel])
+    return ((low - baseline) / gain, (high - baseline) / gain)
