@@ -16,6 +16,7 @@ Offline with neither of the first two gives one :class:`DataUnavailableError` sa
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import os
 import shutil
@@ -187,7 +188,7 @@ def ensure_local(name: str, data_dir: str | os.PathLike | None = None) -> Path:
     """
     ds = get(name)
     root = config.data_dir(data_dir) / ds.name
-    if root.is_dir() and any(root.iterdir()):
+    if _non_empty_dir(root):
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
     mirror = config.mirror_dir()
@@ -205,8 +206,10 @@ def record_names(name: str, data_dir: str | os.PathLike | None = None) -> list[s
         return list(ds.records)
     records_file = ensure_local(name, data_dir) / "RECORDS"
     if not records_file.is_file():
-        raise RecordFormatError(f"{records_file} is missing; delete {records_file.parent} and fetch again")
-    return [line.strip() for line in records_file.read_text().splitlines() if line.strip()]
+        raise RecordFormatError(
+            f"{records_file} is missing; delete {records_file.parent} and fetch again"
+        )
+    return list(_read_lines_cached(str(records_file), records_file.stat().st_mtime_ns))
 
 
 def record_files(name: str, record: str, data_dir: str | os.PathLike | None = None) -> Path:
@@ -245,7 +248,9 @@ def record_files(name: str, record: str, data_dir: str | os.PathLike | None = No
 def official_sums(root: Path) -> dict[str, str]:
     """``{file name: sha256}`` from ``root/SHA256SUMS.txt``, or {} when there is none."""
     path = Path(root) / SUMS_FILE
-    return read_sha256sums(path) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    return dict(_sums_cached(str(path), path.stat().st_mtime_ns))
 
 
 def read_sha256sums(path: str | os.PathLike) -> dict[str, str]:
@@ -296,8 +301,33 @@ def cinc_reference_labels(
     path = ensure_local("cinc2017", data_dir) / CINC_LABEL_FILES[label_set]
     if not path.is_file():
         raise RecordFormatError(f"CinC 2017 label file {path} is missing")
+    return dict(_cinc_labels_cached(str(path), path.stat().st_mtime_ns))
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _non_empty_dir(path: Path) -> bool:
+    if not path.is_dir():
+        return False
+    with os.scandir(path) as entries:  # stops at the first entry: CinC has 15 000 files
+        return next(entries, None) is not None
+
+
+@functools.lru_cache(maxsize=16)
+def _read_lines_cached(path: str, mtime_ns: int) -> tuple[str, ...]:
+    return tuple(line.strip() for line in Path(path).read_text().splitlines() if line.strip())
+
+
+@functools.lru_cache(maxsize=8)
+def _sums_cached(path: str, mtime_ns: int) -> tuple[tuple[str, str], ...]:
+    return tuple(read_sha256sums(path).items())
+
+
+@functools.lru_cache(maxsize=8)
+def _cinc_labels_cached(path: str, mtime_ns: int) -> tuple[tuple[str, str], ...]:
     labels: dict[str, str] = {}
-    with path.open(newline="") as handle:
+    with open(path, newline="") as handle:
         for row in csv.reader(handle):
             if not row or row[0] == "data_source":  # header line of the 'alt' file
                 continue
@@ -306,10 +336,7 @@ def cinc_reference_labels(
             if label not in CINC_CLASSES:
                 raise RecordFormatError(f"{path}: record {record} has unknown class {label!r}")
             labels[record] = label
-    return labels
-
-
-# --- helpers -------------------------------------------------------------------------------
+    return tuple(labels.items())
 
 _SHA_CACHE: dict[tuple[str, int, int], str] = {}
 

@@ -16,6 +16,7 @@ import wfdb
 
 from ecgutils import datasets, rhythm
 from ecgutils.errors import RecordFormatError, SignalQualityError, UnknownNameError
+from ecgutils.signal import FLAT_PEAK_TO_PEAK_MV
 
 # CinC 2017 classes as rhythm labels, so that every dataset yields rhythm intervals.
 CINC_RHYTHM = {"N": "N", "A": rhythm.AF, "O": "OTHER", "~": "NOISY"}
@@ -23,9 +24,6 @@ CINC_RHYTHM = {"N": "N", "A": rhythm.AF, "O": "OTHER", "~": "NOISY"}
 # Bits per sample of WFDB storage formats, for the ADC range (clipping checks).
 _FORMAT_BITS = {"8": 8, "16": 16, "24": 24, "32": 32, "61": 16, "80": 8, "160": 16,
                 "212": 12, "310": 10, "311": 10}
-
-# A lead whose peak-to-peak amplitude over the whole record is below this is flat (mV).
-FLAT_PEAK_TO_PEAK_MV = 0.01
 
 
 @dataclass

@@ -1,0 +1,66 @@
+"""Headline metrics exported by the notebooks, for ``run_all.py`` to gather into the summary.
+
+A notebook calls :func:`export_metrics` with the numbers it computed; they land in
+``reports/metrics/<notebook>.json``. Numbers are never copied by hand.
+
+Keys follow ``<dataset>.<model>.<split>.<metric>`` where that applies (e.g.
+``mitdb.cnn1d.grouped.f1``, ``mitdb.cnn1d.grouped.f1_ci95``); descriptive numbers of a
+dataset use ``<dataset>.data.<metric>``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ecgutils import config, datasets
+from ecgutils.fileio import atomic_write_json
+
+
+def metrics_path(notebook: str) -> Path:
+    return config.reports_dir() / "metrics" / f"{notebook}.json"
+
+
+def export_metrics(notebook: str, metrics: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``metrics`` into the notebook's metrics file (atomically) and return what it holds.
+
+    Values must be numbers, strings, or lists of numbers (a CI); keys must start with a known
+    dataset name.
+    """
+    cleaned = {key: _jsonable(key, value) for key, value in metrics.items()}
+    for key in cleaned:
+        if key.split(".", 1)[0] not in datasets.DATASETS or key.count(".") < 2:
+            raise ValueError(
+                f"metric key {key!r} must look like <dataset>.<model>.<metric>, with dataset one "
+                f"of {', '.join(sorted(datasets.DATASETS))}"
+            )
+    path = metrics_path(notebook)
+    merged = load_metrics(notebook)
+    merged.update(cleaned)
+    atomic_write_json(path, merged)
+    return merged
+
+
+def load_metrics(notebook: str) -> dict[str, Any]:
+    path = metrics_path(notebook)
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _jsonable(key: str, value: Any) -> Any:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_jsonable(key, item) for item in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        if not math.isfinite(float(value)):
+            raise ValueError(f"metric {key!r} is not finite: {value}")
+        return round(float(value), 6)
+    raise TypeError(f"metric {key!r} has unsupported type {type(value).__name__}")

@@ -1,0 +1,231 @@
+#!/usr/bin/env python
+"""Run the numbered study notebooks in order with papermill and write the summary.
+
+    python run_all.py                          # default profile, every notebook
+    python run_all.py --profile smoke          # the fast CI profile
+    python run_all.py --only 01,03 -p records "['201', '202']"
+    python run_all.py --data-dir /data/physionet
+
+Executed notebooks go to ``reports/notebooks/``; each notebook exports its headline metrics
+(``ecgutils.reporting.export_metrics``) and this script gathers them into
+``reports/summary.json`` and ``reports/summary.md``. A bad profile, notebook or parameter name
+stops the run before anything executes; a failing cell stops it with a non-zero exit that names
+the notebook and the cell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import datetime as dt
+import importlib.metadata
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent
+NOTEBOOK_DIR = ROOT / "notebooks"
+
+
+@dataclass
+class Job:
+    notebook: Path
+    parameters: dict[str, Any]
+    status: str = "not run"
+    wall_s: float = 0.0
+    error: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.notebook.stem
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    from ecgutils import config
+    from ecgutils.errors import UnknownNameError
+
+    try:
+        profile = config.profile_name(args.profile)
+        jobs = plan(profile, args.only, args.parameter, args.data_dir)
+    except (UnknownNameError, ValueError) as exc:
+        print(f"run_all: error: {exc}", file=sys.stderr)
+        return 2
+    out_dir = config.reports_dir() / "notebooks"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    failed = None
+    for index, job in enumerate(jobs, start=1):
+        print(f"[{index}/{len(jobs)}] {job.name} (profile {profile})", flush=True)
+        if not execute(job, out_dir / job.notebook.name):
+            failed = job
+            break
+        print(f"    done in {job.wall_s:.1f} s, {len(job.metrics)} metric(s)", flush=True)
+    summary = write_summary(profile, jobs)
+    print(f"summary: {summary} and {summary.with_suffix('.md')}")
+    if failed is not None:
+        print(f"run_all: {failed.name} failed: {failed.error}\n"
+              f"    executed notebook with the traceback: {out_dir / failed.notebook.name}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def plan(
+    profile: str,
+    only: str | None,
+    overrides: list[tuple[str, str]] | None,
+    data_dir: str | None,
+) -> list[Job]:
+    """The notebooks to run with their parameters; raises ValueError on any bad name."""
+    import papermill
+
+    notebooks = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+    if only:
+        wanted = [token.strip() for token in only.split(",") if token.strip()]
+        unknown = [t for t in wanted if not any(nb.stem.startswith(t) for nb in notebooks)]
+        if unknown:
+            raise ValueError(
+                f"--only {', '.join(unknown)} matches no notebook; notebooks: "
+                + ", ".join(nb.stem for nb in notebooks)
+            )
+        notebooks = [nb for nb in notebooks if any(nb.stem.startswith(t) for t in wanted)]
+    declared = {nb: set(papermill.inspect_notebook(str(nb))) for nb in notebooks}
+    for nb, names in declared.items():
+        if "profile" not in names:
+            raise ValueError(f"{nb.name} has no 'profile' in its parameters cell")
+    values = {name: _literal(text) for name, text in (overrides or [])}
+    for name in values:
+        if not any(name in names for names in declared.values()):
+            raise ValueError(
+                f"unknown parameter {name!r}: no selected notebook declares it; parameters: "
+                + ", ".join(sorted(set().union(*declared.values())))
+            )
+    if data_dir is not None:
+        values["data_dir"] = str(Path(data_dir).expanduser().resolve())
+    return [
+        Job(nb, {"profile": profile, **{k: v for k, v in values.items() if k in declared[nb]}})
+        for nb in notebooks
+    ]
+
+
+def execute(job: Job, output: Path) -> bool:
+    """Run one notebook; fill in the job's status, wall time, metrics and error."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    from ecgutils import reporting
+
+    reporting.metrics_path(job.name).unlink(missing_ok=True)  # no stale numbers
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(job.notebook),
+            str(output),
+            parameters=job.parameters,
+            cwd=str(NOTEBOOK_DIR),
+            kernel_name="python3",
+            progress_bar=True,
+        )
+        job.status = "ok"
+    except PapermillExecutionError as exc:
+        job.status = "failed"
+        job.error = f"cell {exc.cell_index} (execution count {exc.exec_count}): {exc.ename}: {exc.evalue}"
+    except Exception as exc:  # kernel death, missing kernel ...
+        job.status = "failed"
+        job.error = f"{type(exc).__name__}: {exc}"
+    job.wall_s = time.perf_counter() - start
+    job.metrics = reporting.load_metrics(job.name)
+    return job.status == "ok"
+
+
+def write_summary(profile: str, jobs: list[Job]) -> Path:
+    """Write ``reports/summary.json`` and ``reports/summary.md`` (atomically)."""
+    from ecgutils import config
+    from ecgutils.fileio import atomic_write_json, atomic_write_text
+
+    metrics: dict[str, Any] = {}
+    for job in jobs:
+        metrics.update(job.metrics)
+    summary = {
+        "profile": profile,
+        "git_commit": _git_commit(),
+        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "tensorflow": _version("tensorflow-cpu") or _version("tensorflow"),
+        "notebooks": [
+            {"name": job.name, "status": job.status, "wall_s": round(job.wall_s, 1)}
+            | ({"error": job.error} if job.error else {})
+            for job in jobs
+        ],
+        "metrics": dict(sorted(metrics.items())),
+    }
+    path = config.reports_dir() / "summary.json"
+    atomic_write_json(path, summary)
+    atomic_write_text(path.with_suffix(".md"), _markdown(summary))
+    return path
+
+
+def _markdown(summary: dict[str, Any]) -> str:
+    lines = [
+        "# Latest study run",
+        "",
+        f"Profile `{summary['profile']}`, commit `{summary['git_commit']}`, "
+        f"{summary['generated_at']}, Python {summary['python']}, "
+        f"TensorFlow {summary['tensorflow']}. Generated by `run_all.py`; do not edit by hand.",
+        "",
+        "| notebook | status | wall time (s) |",
+        "|---|---|---:|",
+    ]
+    lines += [f"| {nb['name']} | {nb['status']} | {nb['wall_s']:.1f} |"
+              for nb in summary["notebooks"]]
+    lines += ["", "| metric | value |", "|---|---:|"]
+    for key, value in summary["metrics"].items():
+        shown = f"[{value[0]:.3f}, {value[1]:.3f}]" if isinstance(value, list) else (
+            f"{value:.4g}" if isinstance(value, float) else str(value))
+        lines.append(f"| `{key}` | {shown} |")
+    return "\n".join(lines) + "\n"
+
+
+def _literal(text: str) -> Any:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--abbrev=12"],
+            cwd=ROOT, capture_output=True, text=True, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--profile", help="smoke | default | afdb (default: $ECGUTILS_PROFILE "
+                        "or 'default')")
+    parser.add_argument("--only", help="comma-separated notebook prefixes, e.g. 01,03")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                        help="override a notebook parameter (value parsed as a Python literal)")
+    parser.add_argument("--data-dir", help="folder holding the dataset folders "
+                        "(default: $ECG_DATA_DIR or data/raw)")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""Shared fixtures. Data tests read the real shared PhysioNet records.
+
+The datasets are unpacked once into the project's ``data/raw`` (or ``ECG_DATA_DIR``) from
+``ECG_MIRROR`` (``../shared/data`` by default when it exists). Without any source the data
+tests are skipped with the reason — CI always has ``../shared``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+if "ECG_MIRROR" not in os.environ and SHARED_DATA.is_dir():
+    os.environ["ECG_MIRROR"] = str(SHARED_DATA)
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(autouse=True)
+def _reports_in_tmp(tmp_path_factory, monkeypatch):
+    """Figures and metrics written by tests go to a temporary folder, never to reports/."""
+    monkeypatch.setenv("ECGUTILS_REPORTS_DIR", str(tmp_path_factory.getbasetemp() / "reports"))
+
+
+def _local_dataset(name: str) -> Path:
+    from ecgutils import config, datasets
+    from ecgutils.errors import DataUnavailableError
+
+    try:
+        return datasets.ensure_local(name)
+    except DataUnavailableError as exc:
+        pytest.skip(f"{name} not available here (no ECG_MIRROR, no copy in "
+                    f"{config.data_dir()}): {exc}")
+
+
+@pytest.fixture(scope="session")
+def mitdb_root() -> Path:
+    return _local_dataset("mitdb")
+
+
+@pytest.fixture(scope="session")
+def cinc_root() -> Path:
+    return _local_dataset("cinc2017")
+
+
+@pytest.fixture(scope="session")
+def afdb_root() -> Path:
+    return _local_dataset("afdb")
+
+
+@pytest.fixture(scope="session")
+def nstdb_root() -> Path:
+    return _local_dataset("nstdb")
