@@ -134,7 +134,11 @@ def execute(job: Job, output: Path) -> bool:
         job.status = "ok"
     except PapermillExecutionError as exc:
         job.status = "failed"
-        job.error = f"cell {exc.cell_index} (execution count {exc.exec_count}): {exc.ename}: {exc.evalue}"
+        first_line = next((line for line in exc.source.splitlines() if line.strip()), "")
+        job.error = (
+            f"cell {exc.cell_index} of the executed notebook (execution count "
+            f"{exc.exec_count}, starting {first_line.strip()[:80]!r}): {exc.ename}: {exc.evalue}"
+        )
     except Exception as exc:  # kernel death, missing kernel ...
         job.status = "failed"
         job.error = f"{type(exc).__name__}: {exc}"

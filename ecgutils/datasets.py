@@ -22,7 +22,6 @@ import os
 import shutil
 import tarfile
 import tempfile
-import urllib.error
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -228,7 +227,8 @@ def record_files(name: str, record: str, data_dir: str | os.PathLike | None = No
         )
     if record in ds.no_signal_records:
         raise RecordFormatError(
-            f"{ds.name} record {record} has annotations only, no signal (PhysioNet distributes it so)"
+            f"{ds.name} record {record} has annotations only, no signal "
+            "(PhysioNet distributes it so)"
         )
     wanted = _files_of_record(ds, root, record)
     missing = [f for f in wanted if not (root / f).is_file()]
@@ -296,7 +296,8 @@ def cinc_reference_labels(
     """
     if label_set not in CINC_LABEL_FILES:
         raise UnknownNameError(
-            f"unknown CinC 2017 label set {label_set!r}; choose one of {', '.join(CINC_LABEL_FILES)}"
+            f"unknown CinC 2017 label set {label_set!r}; "
+            f"choose one of {', '.join(CINC_LABEL_FILES)}"
         )
     path = ensure_local("cinc2017", data_dir) / CINC_LABEL_FILES[label_set]
     if not path.is_file():

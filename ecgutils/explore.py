@@ -152,7 +152,7 @@ def rr_irregularity_table(recs: Sequence[records.Record]) -> pd.DataFrame:
 def strip_with_label(
     rec: records.Record, label: str, duration_s: float = 10.0
 ) -> tuple[float, float]:
-    """(start_s, end_s) of a ``duration_s`` strip from the middle of the longest ``label`` interval."""
+    """(start_s, end_s) of a ``duration_s`` strip centred in the longest ``label`` interval."""
     candidates = [iv for iv in rec.rhythm if iv.label == label and iv.duration_s >= duration_s]
     if not candidates:
         raise ValueError(f"record {rec.name} has no {label} interval of {duration_s} s or more")

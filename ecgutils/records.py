@@ -8,11 +8,16 @@ or signal count disagrees with the registry, a lead with NaN samples or a flat l
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import wfdb
+
+with warnings.catch_warnings():
+    # wfdb 4.3 calls pandas APIs that pandas 3 deprecates (set_index(inplace=...)); not ours.
+    warnings.filterwarnings("ignore", message="The inplace keyword")
+    import wfdb
 
 from ecgutils import datasets, rhythm
 from ecgutils.errors import RecordFormatError, SignalQualityError, UnknownNameError
@@ -217,9 +222,13 @@ def _read_annotation(path: Path, extension: str):
     if not Path(f"{path}.{extension}").is_file():
         raise RecordFormatError(f"{path}.{extension} is missing")
     try:
-        return wfdb.rdann(str(path), extension)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The inplace keyword")
+            return wfdb.rdann(str(path), extension)
     except Exception as exc:
-        raise RecordFormatError(f"{path}.{extension} is not a valid annotation file: {exc}") from exc
+        raise RecordFormatError(
+            f"{path}.{extension} is not a valid annotation file: {exc}"
+        ) from exc
 
 
 def _clip_limits_mv(header, channel: int) -> tuple[float, float]:

@@ -1,0 +1,50 @@
+# The study's common tasks. `make run` and `make test` create .venv and install into it when
+# needed (python3 -m venv + pip; no conda required).
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PROFILE ?= default
+
+# Unpack the shared PhysioNet tarballs instead of downloading, when they sit beside the checkout.
+ifneq ($(wildcard ../shared/data),)
+export ECG_MIRROR ?= $(abspath ../shared/data)
+endif
+export MPLBACKEND ?= Agg
+
+.PHONY: install run smoke test unit nbval lint lab clean-reports
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## Run the whole study (PROFILE=smoke|default|afdb).
+run: install
+	$(PY) run_all.py --profile $(PROFILE)
+
+smoke: install
+	$(PY) run_all.py --profile smoke
+
+## Lint, unit tests (incl. papermill smoke runs of every notebook), nbval on the notebooks.
+test: install lint unit nbval
+
+lint: install
+	$(VENV)/bin/ruff check ecgutils tests run_all.py benchmarks
+
+unit: install
+	$(PY) -m pytest -q tests
+
+nbval: install
+	ECGUTILS_PROFILE=smoke ECGUTILS_REPORTS_DIR=$(CURDIR)/reports/nbval \
+		$(PY) -m pytest -q --nbval-lax -p no:cacheprovider notebooks/
+
+lab: install
+	$(VENV)/bin/jupyter lab notebooks/
+
+clean-reports:
+	rm -rf reports/notebooks reports/figures reports/metrics reports/nbval

@@ -1,0 +1,39 @@
+import json
+
+import numpy as np
+import pytest
+
+from ecgutils import reporting
+
+
+def test_exported_metrics_merge_and_become_plain_json(tmp_path, monkeypatch):
+    monkeypatch.setenv("ECGUTILS_REPORTS_DIR", str(tmp_path))
+    reporting.export_metrics("03_cnn1d", {"mitdb.cnn1d.grouped.f1": np.float32(0.5)})
+    reporting.export_metrics(
+        "03_cnn1d",
+        {"mitdb.cnn1d.grouped.f1_ci95": np.array([0.25, 0.75]),
+         "mitdb.cnn1d.grouped.n_patients": np.int64(47)},
+    )
+    stored = json.loads((tmp_path / "metrics" / "03_cnn1d.json").read_text())
+    assert stored == {
+        "mitdb.cnn1d.grouped.f1": 0.5,
+        "mitdb.cnn1d.grouped.f1_ci95": [0.25, 0.75],
+        "mitdb.cnn1d.grouped.n_patients": 47,
+    }
+    assert reporting.load_metrics("03_cnn1d") == stored
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "error"),
+    [
+        ("f1", 0.5, ValueError),  # no dataset prefix
+        ("ptbxl.cnn1d.f1", 0.5, ValueError),  # unknown dataset
+        ("mitdb.cnn1d.f1", float("nan"), ValueError),
+        ("mitdb.cnn1d.f1", {"a": 1}, TypeError),
+    ],
+)
+def test_bad_metric_is_rejected_and_nothing_is_written(tmp_path, monkeypatch, key, value, error):
+    monkeypatch.setenv("ECGUTILS_REPORTS_DIR", str(tmp_path))
+    with pytest.raises(error):
+        reporting.export_metrics("01_explore", {key: value})
+    assert not (tmp_path / "metrics" / "01_explore.json").exists()

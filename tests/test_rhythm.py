@@ -1,0 +1,53 @@
+import numpy as np
+import pytest
+
+from ecgutils import rhythm
+from ecgutils.rhythm import Interval
+
+
+def test_rhythm_label_strips_parenthesis_and_nul_bytes():
+    assert rhythm.rhythm_label("(AFIB\x00") == "AFIB"
+    assert rhythm.rhythm_label("(N") == "N"
+    assert rhythm.rhythm_label("") is None
+    assert rhythm.rhythm_label("AFIB") is None
+
+
+def test_each_rhythm_runs_to_the_next_rhythm_annotation_or_record_end():
+    # Beat annotations ("N") and a noise annotation without aux are ignored.
+    intervals = rhythm.intervals_from_annotations(
+        samples=[10, 50, 100, 250, 300],
+        symbols=["+", "N", "+", "~", "+"],
+        aux_notes=["(N\x00", "", "(AFIB", "", "(AFL"],
+        fs=10.0,
+        n_samples=400,
+    )
+    assert intervals == [
+        Interval("N", 1.0, 10.0),
+        Interval("AFIB", 10.0, 30.0),
+        Interval("AFL", 30.0, 40.0),
+    ]
+    assert rhythm.total_duration_s(intervals, "AFIB") == pytest.approx(20.0)
+    assert rhythm.episodes(intervals, "AFL") == [Interval("AFL", 30.0, 40.0)]
+
+
+def test_label_fraction_of_a_window_straddling_af_onset():
+    intervals = [Interval("N", 0.0, 15.0), Interval("AFIB", 15.0, 100.0)]
+    assert rhythm.label_fraction(intervals, 0.0, 20.0) == pytest.approx(0.25)
+    assert rhythm.label_fraction(intervals, 10.0, 30.0) == pytest.approx(0.75)
+    assert rhythm.label_fraction(intervals, 0.0, 10.0) == 0.0
+    with pytest.raises(ValueError, match="empty span"):
+        rhythm.label_fraction(intervals, 5.0, 5.0)
+
+
+def test_labels_at_times_before_first_annotation_are_outside():
+    intervals = [Interval("N", 1.0, 2.0), Interval("AFIB", 2.0, 3.0)]
+    labels = rhythm.labels_at(intervals, np.array([0.5, 1.5, 2.0, 2.9, 3.0]))
+    assert list(labels) == ["", "N", "AFIB", "AFIB", ""]
+
+
+def test_rr_irregularity_is_zero_for_a_regular_rhythm_and_positive_otherwise():
+    times, rr = rhythm.rr_intervals(np.array([0.0, 1.0, 2.0, 3.0]))
+    assert list(times) == [1.0, 2.0, 3.0]
+    assert np.allclose(rhythm.rr_irregularity(rr), 0.0)
+    # RR 1.0 then 0.5: |0.5 - 1.0| / 0.75
+    assert rhythm.rr_irregularity(np.array([1.0, 0.5]))[0] == pytest.approx(0.5 / 0.75)

@@ -1,0 +1,81 @@
+"""run_all.py: argument errors stop before anything runs; a failing cell is named; the smoke
+profile runs every notebook and writes the summary."""
+
+import json
+import sys
+
+import nbformat
+import pytest
+
+from ecgutils import config
+
+sys.path.insert(0, str(config.PROJECT_ROOT))
+import run_all  # noqa: E402
+
+
+@pytest.fixture
+def reports(tmp_path, monkeypatch):
+    monkeypatch.setenv("ECGUTILS_REPORTS_DIR", str(tmp_path / "reports"))
+    return tmp_path / "reports"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--profile", "fast"], "unknown profile 'fast'"),
+        (["--only", "42"], "--only 42 matches no notebook"),
+        (["-p", "learning_rat", "0.1"], "unknown parameter 'learning_rat'"),
+    ],
+)
+def test_bad_arguments_fail_before_any_notebook_runs(reports, capsys, argv, message):
+    assert run_all.main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not reports.exists()
+
+
+def _write_notebook(path, cells):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("profile = None", metadata={"tags": ["parameters"]})]
+    nb.cells += [nbformat.v4.new_code_cell(source) for source in cells]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, path)
+
+
+def test_failing_cell_stops_the_run_and_names_notebook_and_cell(reports, tmp_path, monkeypatch,
+                                                                 capsys):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    _write_notebook(notebooks / "01_fine.ipynb", ["x = 1"])
+    _write_notebook(notebooks / "02_broken.ipynb", ["y = 2", "raise ValueError('bad record')"])
+    _write_notebook(notebooks / "03_never.ipynb", ["z = 3"])
+    monkeypatch.setattr(run_all, "NOTEBOOK_DIR", notebooks)
+
+    assert run_all.main(["--profile", "smoke"]) == 1
+    err = capsys.readouterr().err
+    assert "02_broken failed: cell 3 of the executed notebook" in err  # after papermill's
+    assert "starting \"raise ValueError('bad record')\"" in err  # injected-parameters cell
+    assert "ValueError: bad record" in err
+    summary = json.loads((reports / "summary.json").read_text())
+    statuses = {nb["name"]: nb["status"] for nb in summary["notebooks"]}
+    assert statuses == {"01_fine": "ok", "02_broken": "failed", "03_never": "not run"}
+    assert (reports / "notebooks" / "02_broken.ipynb").exists()
+
+
+@pytest.mark.slow
+def test_smoke_profile_runs_every_notebook_and_writes_the_summary(reports, mitdb_root, cinc_root):
+    assert run_all.main(["--profile", "smoke"]) == 0
+    summary = json.loads((reports / "summary.json").read_text())
+    assert set(summary) == {"profile", "git_commit", "generated_at", "python", "tensorflow",
+                            "notebooks", "metrics"}
+    assert summary["profile"] == "smoke"
+    names = [nb["name"] for nb in summary["notebooks"]]
+    assert names == sorted(p.stem for p in run_all.NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+    assert all(nb["status"] == "ok" for nb in summary["notebooks"])
+    # The smoke records 201+202 are one patient: 6 records, 5 patients.
+    assert summary["metrics"]["mitdb.data.n_records"] == 6
+    assert summary["metrics"]["mitdb.data.n_patients"] == 5
+    assert summary["metrics"]["mitdb.data.af_episodes"] == 3 + 4 + 21 + 9
+    markdown = (reports / "summary.md").read_text()
+    assert "| 01_explore | ok |" in markdown
+    assert (reports / "figures" / "01_af_vs_sinus_strip.png").stat().st_size > 10_000
