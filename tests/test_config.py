@@ -50,4 +50,4 @@ def test_seed_everything_makes_numpy_draws_repeat():
     config.seed_everything(7)
     first = np.random.rand(3)  # noqa: NPY002
     config.seed_everything(7)
-    assert np.array_equal(first, np.random.rand(3)  # noqa: NPY002)
+    assert np.array_equal(first, np.random.rand(3))  # noqa: NPY002
