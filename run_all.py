@@ -5,6 +5,7 @@
     python run_all.py --profile smoke          # the fast CI profile
     python run_all.py --only 01,03 -p records "['201', '202']"
     python run_all.py --data-dir /data/physionet
+    python run_all.py --update-notebooks       # developers: refresh nbval-checked outputs
 
 Executed notebooks go to ``reports/notebooks/``; each notebook exports its headline metrics
 (``ecgutils.reporting.export_metrics``) and this script gathers them into
@@ -29,6 +30,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent
 NOTEBOOK_DIR = ROOT / "notebooks"
+CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
 
 
 @dataclass
@@ -65,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
             failed = job
             break
         print(f"    done in {job.wall_s:.1f} s, {len(job.metrics)} metric(s)", flush=True)
+        if args.update_notebooks:
+            keep_checked_outputs(out_dir / job.notebook.name, job.notebook)
     summary = write_summary(profile, jobs)
     print(f"summary: {summary} and {summary.with_suffix('.md')}")
     if failed is not None:
@@ -145,6 +149,26 @@ def execute(job: Job, output: Path) -> bool:
     job.wall_s = time.perf_counter() - start
     job.metrics = reporting.load_metrics(job.name)
     return job.status == "ok"
+
+
+def keep_checked_outputs(executed: Path, source: Path) -> None:
+    """Copy the outputs of cells marked ``# NBVAL_CHECK_OUTPUT`` from an executed notebook into
+    the source notebook and clear every other output (what is committed for nbval)."""
+    import nbformat
+
+    from ecgutils.fileio import atomic_write_text
+
+    ran = {cell.get("id"): cell for cell in nbformat.read(executed, as_version=4).cells}
+    notebook = nbformat.read(source, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        checked = cell.source.lstrip().startswith(CHECK_MARK) and cell.get("id") in ran
+        # nbval treats a cell with outputs but no execution count as broken.
+        cell.execution_count = ran[cell.id].execution_count if checked else None
+        cell.outputs = ran[cell.id].outputs if checked else []
+    atomic_write_text(source, nbformat.writes(notebook) + "\n")
+    print(f"    kept checked outputs in {source.relative_to(ROOT)}")
 
 
 def write_summary(profile: str, jobs: list[Job]) -> Path:
@@ -228,6 +252,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="override a notebook parameter (value parsed as a Python literal)")
     parser.add_argument("--data-dir", help="folder holding the dataset folders "
                         "(default: $ECG_DATA_DIR or data/raw)")
+    parser.add_argument("--update-notebooks", action="store_true",
+                        help="after each run, keep the outputs of '# NBVAL_CHECK_OUTPUT' cells "
+                        "in notebooks/ and clear the rest (use with --profile smoke)")
     return parser.parse_args(argv)
 
 
