@@ -238,10 +238,10 @@ def record_files(name: str, record: str, data_dir: str | os.PathLike | None = No
                 f"{ds.name} record {record}: {', '.join(missing)} missing in {root}; "
                 f"delete {root} to unpack or download the dataset again"
             )
-        _download_files(ds, missing, root, why=f"record {record} is incomplete in {root}")
-    sums = official_sums(root)
-    if sums:
-        verify_sha256(root, sums, wanted)
+        _download_files(ds, missing, root,
+                        why=f"{ds.name} record {record} is incomplete in {root} "
+                        f"(missing {', '.join(missing)})")
+    verify_sha256(root, official_sums(root), wanted, source=f"{ds.name}'s official {SUMS_FILE}")
     return root
 
 
@@ -260,17 +260,30 @@ def read_sha256sums(path: str | os.PathLike) -> dict[str, str]:
         if not line.strip():
             continue
         parts = line.split(maxsplit=1)
-        if len(parts) != 2 or len(parts[0]) != 64:
+        if len(parts) != 2 or not _is_sha256_hex(parts[0]):
             raise ChecksumError(f"{path}:{line_number}: not a SHA-256 line: {line!r}")
         sums[parts[1].strip().lstrip("*")] = parts[0].lower()
     return sums
 
 
-def verify_sha256(root: str | os.PathLike, sums: dict[str, str], names: Iterable[str]) -> None:
+def verify_sha256(
+    root: str | os.PathLike,
+    sums: dict[str, str],
+    names: Iterable[str],
+    source: str = f"the official {SUMS_FILE}",
+    remedy: str = "the file is corrupt or from another version — delete it and fetch it again",
+) -> None:
     """Check each named file under ``root`` against ``sums``; raise ChecksumError on a mismatch.
 
     Files that the list does not name are not checked (CinC 2017 and nstdb have no official
     list). Results are remembered per (path, size, mtime) so that re-reading is free.
+
+    Parameters
+    ----------
+    source : str
+        The checksum list the sums came from, named in the error.
+    remedy : str
+        What the user should do, appended to the error.
     """
     for name in names:
         expected = sums.get(name)
@@ -280,9 +293,8 @@ def verify_sha256(root: str | os.PathLike, sums: dict[str, str], names: Iterable
         actual = _sha256_cached(path)
         if actual != expected:
             raise ChecksumError(
-                f"{path}: SHA-256 {actual[:16]}… does not match the official {expected[:16]}… "
-                f"({SUMS_FILE}); the file is corrupt or from another version — delete it and "
-                "fetch it again"
+                f"{path}: SHA-256 {actual[:16]}… does not match {expected[:16]}… listed in "
+                f"{source}; {remedy}"
             )
 
 
@@ -306,6 +318,10 @@ def cinc_reference_labels(
 
 
 # --- helpers -------------------------------------------------------------------------------
+
+
+def _is_sha256_hex(text: str) -> bool:
+    return len(text) == 64 and all(char in "0123456789abcdefABCDEF" for char in text)
 
 
 def _non_empty_dir(path: Path) -> bool:
@@ -368,7 +384,9 @@ def _files_of_record(ds: Dataset, root: Path, record: str) -> list[str]:
 def _unpack_mirror(ds: Dataset, tarball: Path, root: Path) -> None:
     mirror_sums = tarball.parent / "SHA256SUMS"
     if mirror_sums.is_file():
-        verify_sha256(tarball.parent, read_sha256sums(mirror_sums), [tarball.name])
+        verify_sha256(tarball.parent, read_sha256sums(mirror_sums), [tarball.name],
+                      source=str(mirror_sums),
+                      remedy="the mirror's tarball is damaged or not the one listed — replace it")
     staging = Path(tempfile.mkdtemp(prefix=f".{ds.name}-unpack-", dir=root.parent))
     try:
         with tarfile.open(tarball, "r:*") as archive:
@@ -379,7 +397,9 @@ def _unpack_mirror(ds: Dataset, tarball: Path, root: Path) -> None:
         sums = official_sums(unpacked)
         if sums:
             present = [name for name in sums if (unpacked / name).is_file()]
-            verify_sha256(unpacked, sums, present)
+            verify_sha256(unpacked, sums, present,
+                          source=f"{ds.name}'s official {SUMS_FILE}",
+                          remedy=f"{tarball} holds a damaged file; nothing was unpacked")
         (unpacked / COMPLETE_MARKER).write_text(f"unpacked from {tarball}\n")
         os.rename(unpacked, root)
     except (tarfile.TarError, EOFError, OSError) as exc:
@@ -395,14 +415,15 @@ def _download_dataset(ds: Dataset, root: Path) -> None:
             _download_cinc(ds, staging)
         else:
             metadata = ["RECORDS"] + ([SUMS_FILE] if ds.name in ("mitdb", "afdb") else [])
-            _fetch(ds, metadata, staging, why=f"{ds.name} is not in {root}")
+            _fetch(ds, metadata, staging, why=f"{ds.name} is not in {root}", target=root)
             # AFDB records are fetched one by one when read (~26 MB each); the others whole.
             if ds.name != "afdb":
                 records = ds.records or []
                 files = [f for r in records for f in _files_of_record(ds, staging, r)]
-                _fetch(ds, files, staging, why=f"{ds.name} is not in {root}")
-                sums = official_sums(staging)
-                verify_sha256(staging, sums, files)
+                _fetch(ds, files, staging, why=f"{ds.name} is not in {root}", target=root)
+                verify_sha256(staging, official_sums(staging), files,
+                              source=f"{ds.name}'s official {SUMS_FILE}",
+                              remedy="the download was discarded; try again later")
         (staging / COMPLETE_MARKER).write_text(f"downloaded from PhysioNet {ds.physionet_dir}\n")
         os.rename(staging, root)
     finally:
@@ -413,18 +434,19 @@ def _download_files(ds: Dataset, files: list[str], root: Path, why: str) -> None
     """Download ``files`` into a staging folder, verify them, then move each into ``root``."""
     staging = Path(tempfile.mkdtemp(prefix=f".{ds.name}-files-", dir=root))
     try:
-        _fetch(ds, files, staging, why=why)
-        sums = official_sums(root)
-        if sums:
-            verify_sha256(staging, sums, files)
+        _fetch(ds, files, staging, why=why, target=root)
+        verify_sha256(staging, official_sums(root), files,
+                      source=f"{ds.name}'s official {SUMS_FILE}",
+                      remedy="the download was discarded; try again later")
         for name in files:
             os.replace(staging / name, root / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _fetch(ds: Dataset, files: list[str], dest: Path, why: str) -> None:
-    """Download files from PhysioNet's pinned version folder (the only network call)."""
+def _fetch(ds: Dataset, files: list[str], dest: Path, why: str, target: Path) -> None:
+    """Download files from PhysioNet's pinned version folder into ``dest`` (the only network
+    call); ``target`` is where they will finally live, named in the offline error."""
     from tqdm.auto import tqdm
     from wfdb.io import download
 
@@ -432,7 +454,7 @@ def _fetch(ds: Dataset, files: list[str], dest: Path, why: str) -> None:
         for name in tqdm(files, desc=f"download {ds.physionet_dir}", disable=len(files) < 5):
             download.dl_pn_file((name, "", ds.physionet_dir, str(dest), False, True))
     except Exception as exc:  # wfdb raises requests/urllib/HTTP errors of several kinds
-        raise DataUnavailableError(_offline_message(ds, why, exc)) from exc
+        raise DataUnavailableError(_offline_message(ds, why, exc, target)) from exc
 
 
 def _download_cinc(ds: Dataset, staging: Path) -> None:
@@ -444,7 +466,9 @@ def _download_cinc(ds: Dataset, staging: Path) -> None:
         urllib.request.urlretrieve(CINC_ZIP_URL.rsplit("/", 1)[0] + "/REFERENCE-v3.csv",
                                    staging / "REFERENCE-v3.csv")
     except (urllib.error.URLError, OSError) as exc:
-        raise DataUnavailableError(_offline_message(ds, "cinc2017 is not local", exc)) from exc
+        raise DataUnavailableError(
+            _offline_message(ds, "cinc2017 is not local", exc, staging.parent / ds.name)
+        ) from exc
     with zipfile.ZipFile(archive) as bundle:
         bundle.extractall(staging)
     archive.unlink()
@@ -453,10 +477,14 @@ def _download_cinc(ds: Dataset, staging: Path) -> None:
     (staging / "training2017").rmdir()
 
 
-def _offline_message(ds: Dataset, why: str, exc: Exception) -> str:
+def _offline_message(ds: Dataset, why: str, exc: Exception, where: Path) -> str:
+    # The shared AFDB tarball holds metadata only: pointing ECG_MIRROR at it cannot help.
+    mirror_hint = (
+        "" if ds.name == "afdb" else f"set ECG_MIRROR to a folder holding {ds.mirror_tarball}, or "
+    )
     return (
-        f"{why}, and downloading it from PhysioNet ({ds.physionet_dir}) failed "
-        f"({type(exc).__name__}: {exc}). Either connect to the internet and rerun, or set "
-        f"ECG_MIRROR to a folder holding {ds.mirror_tarball}, or set ECG_DATA_DIR (or pass "
-        f"data_dir) to a folder that holds a complete {ds.name}/ copy."
+        f"{why}, and downloading from PhysioNet ({ds.physionet_dir}) failed "
+        f"({type(exc).__name__}: {exc}). Either connect to the internet and rerun (files are "
+        f"verified against PhysioNet's checksums), or {mirror_hint}copy the files into {where}, "
+        f"or set ECG_DATA_DIR (or pass data_dir) to a folder that holds a complete {ds.name}/ copy."
     )

@@ -116,6 +116,11 @@ def read(
         raise RecordFormatError(
             f"{path}.hea has {header.n_sig} signal(s) but {ds.name} records have {ds.n_signals}"
         )
+    described = len(header.sig_name or [])
+    if described != header.n_sig:
+        raise RecordFormatError(
+            f"{path}.hea declares {header.n_sig} signal(s) but describes {described}"
+        )
     channel = _choose_channel(ds, header, path, lead)
     signal = _read_signal(path, header, channel)
     _check_lead_quality(signal, f"{ds.name} record {record} lead {header.sig_name[channel]}")
