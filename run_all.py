@@ -214,7 +214,7 @@ def _markdown(summary: dict[str, Any]) -> str:
     lines += ["", "| metric | value |", "|---|---:|"]
     for key, value in summary["metrics"].items():
         shown = f"[{value[0]:.3f}, {value[1]:.3f}]" if isinstance(value, list) else (
-            f"{value:.4g}" if isinstance(value, float) else str(value))
+            f"{value:.6g}" if isinstance(value, float) else str(value))
         lines.append(f"| `{key}` | {shown} |")
     return "\n".join(lines) + "\n"
 

@@ -34,6 +34,7 @@ from ecgutils.errors import (
     RecordFormatError,
     UnknownNameError,
 )
+from ecgutils.progress import progress
 
 SUMS_FILE = "SHA256SUMS.txt"
 COMPLETE_MARKER = ".ecgutils-complete"
@@ -447,11 +448,10 @@ def _download_files(ds: Dataset, files: list[str], root: Path, why: str) -> None
 def _fetch(ds: Dataset, files: list[str], dest: Path, why: str, target: Path) -> None:
     """Download files from PhysioNet's pinned version folder into ``dest`` (the only network
     call); ``target`` is where they will finally live, named in the offline error."""
-    from tqdm.auto import tqdm
     from wfdb.io import download
 
     try:
-        for name in tqdm(files, desc=f"download {ds.physionet_dir}", disable=len(files) < 5):
+        for name in progress(files, f"download {ds.physionet_dir}", disable=len(files) < 5):
             download.dl_pn_file((name, "", ds.physionet_dir, str(dest), False, True))
     except Exception as exc:  # wfdb raises requests/urllib/HTTP errors of several kinds
         raise DataUnavailableError(_offline_message(ds, why, exc, target)) from exc

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from ecgutils import datasets, records, rhythm
+from ecgutils.progress import progress
 from ecgutils.signal import quality_summary
 
 PathLike = str | os.PathLike | None
@@ -23,7 +23,7 @@ def load_records(
     names = list(names) if names is not None else datasets.record_names(dataset, data_dir)
     ds = datasets.get(dataset)
     names = [name for name in names if name not in ds.no_signal_records]
-    return [records.read(dataset, name, data_dir) for name in tqdm(names, desc=f"read {dataset}")]
+    return [records.read(dataset, name, data_dir) for name in progress(names, f"read {dataset}")]
 
 
 def record_table(recs: Sequence[records.Record]) -> pd.DataFrame:
@@ -171,7 +171,7 @@ def cinc_table(
         names = names[:max_records]
     fs = datasets.get("cinc2017").fs
     rows = []
-    for name in tqdm(names, desc="cinc2017 headers"):
+    for name in progress(names, "cinc2017 headers"):
         header = records.read_header("cinc2017", name, data_dir)
         rows.append({"record": name, "label": labels[name], "duration_s": header.sig_len / fs})
     return pd.DataFrame(rows)
