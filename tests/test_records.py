@@ -270,3 +270,17 @@ def test_header_missing_one_signal_line_blames_the_header(record_100_copy):
     header.write_text("\n".join(header.read_text().splitlines()[:2]) + "\n")
     with pytest.raises(RecordFormatError, match=r"100\.hea"):
         _read_100(record_100_copy)
+
+
+@pytest.mark.parametrize(
+    ("record", "lead", "rms_mv"),
+    [("bw", "noise1", 0.466), ("bw", "noise2", 0.178), ("ma", "noise1", 0.193),
+     ("ma", "noise2", 0.192)],
+)
+def test_nstdb_noise_records_have_the_documented_rms(nstdb_root, record, lead, rms_mv):
+    # Header gain field 0 means WFDB's default 200 adu/mV; DATA.md lists these RMS values.
+    noise = records.read("nstdb", record, lead=lead)
+    assert noise.fs == 360.0
+    assert noise.n_samples == 650_000
+    assert np.sqrt(np.mean(noise.signal**2)) == pytest.approx(rms_mv, abs=5e-4)
+    assert noise.rhythm == []

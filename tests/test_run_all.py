@@ -79,3 +79,14 @@ def test_smoke_profile_runs_every_notebook_and_writes_the_summary(reports, mitdb
     markdown = (reports / "summary.md").read_text()
     assert "| 01_explore | ok |" in markdown
     assert (reports / "figures" / "01_af_vs_sinus_strip.png").stat().st_size > 10_000
+
+
+def test_every_notebook_declares_profile_and_data_dir_parameters():
+    import papermill
+
+    notebooks = sorted(run_all.NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+    assert notebooks
+    for notebook in notebooks:
+        declared = papermill.inspect_notebook(str(notebook))
+        assert {"profile", "data_dir"} <= set(declared), notebook.name
+        assert declared["profile"]["default"] == "None", notebook.name
