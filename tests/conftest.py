@@ -21,6 +21,20 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 @pytest.fixture(autouse=True)
+def _no_network(monkeypatch):
+    """No test reaches PhysioNet: the two network calls of the package refuse."""
+    import urllib.request
+
+    from wfdb.io import download
+
+    def refuse(*args, **kwargs):
+        raise ConnectionError("network disabled in tests")
+
+    monkeypatch.setattr(download, "dl_pn_file", refuse)
+    monkeypatch.setattr(urllib.request, "urlretrieve", refuse)
+
+
+@pytest.fixture(autouse=True)
 def _reports_in_tmp(tmp_path_factory, monkeypatch):
     """Figures and metrics written by tests go to a temporary folder, never to reports/."""
     monkeypatch.setenv("ECGUTILS_REPORTS_DIR", str(tmp_path_factory.getbasetemp() / "reports"))

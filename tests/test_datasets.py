@@ -42,15 +42,6 @@ class _Recorder:
         Path(dl_dir, basefile).write_bytes(self.content + basefile.encode())
 
 
-@pytest.fixture(autouse=True)
-def _no_network(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise ConnectionError("network disabled in tests")
-
-    monkeypatch.setattr(download, "dl_pn_file", refuse)
-    monkeypatch.setattr(urllib.request, "urlretrieve", refuse)
-
-
 @pytest.fixture
 def shared_mirror(monkeypatch) -> Path:
     """The real shared tarball folder, set as ECG_MIRROR."""

@@ -7,7 +7,6 @@ network (``dl_pn_file`` and ``urlretrieve`` are replaced in every test).
 from __future__ import annotations
 
 import shutil
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -35,15 +34,6 @@ MITDB_AF_TABLE = {
     "221": (12, 1756.6, 0, 0.0),
     "222": (24, 103.7, 42, 423.0),
 }
-
-
-@pytest.fixture(autouse=True)
-def _no_network(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise ConnectionError("network disabled in tests")
-
-    monkeypatch.setattr(download, "dl_pn_file", refuse)
-    monkeypatch.setattr(urllib.request, "urlretrieve", refuse)
 
 
 @pytest.fixture
