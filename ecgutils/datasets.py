@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import functools
 import hashlib
+import lzma
 import os
 import shutil
 import tarfile
@@ -46,6 +47,8 @@ CINC_LABEL_FILES = {
     "alt": "REFERENCE-alt-Enei7.csv",
 }
 CINC_CLASSES = ("N", "A", "O", "~")
+DOWNLOAD_DISCARDED = "the download was discarded; try again later"
+CORRUPT_FILE = "the file is corrupt or from another version — delete it and fetch it again"
 CINC_ZIP_URL = "https://physionet.org/files/challenge-2017/1.0.0/training2017.zip"
 
 
@@ -242,7 +245,7 @@ def record_files(name: str, record: str, data_dir: str | os.PathLike | None = No
         _download_files(ds, missing, root,
                         why=f"{ds.name} record {record} is incomplete in {root} "
                         f"(missing {', '.join(missing)})")
-    verify_sha256(root, official_sums(root), wanted, source=f"{ds.name}'s official {SUMS_FILE}")
+    _verify_official(ds, root, wanted)
     return root
 
 
@@ -272,7 +275,7 @@ def verify_sha256(
     sums: dict[str, str],
     names: Iterable[str],
     source: str = f"the official {SUMS_FILE}",
-    remedy: str = "the file is corrupt or from another version — delete it and fetch it again",
+    remedy: str = CORRUPT_FILE,
 ) -> None:
     """Check each named file under ``root`` against ``sums``; raise ChecksumError on a mismatch.
 
@@ -319,6 +322,19 @@ def cinc_reference_labels(
 
 
 # --- helpers -------------------------------------------------------------------------------
+
+
+def _verify_official(
+    ds: Dataset,
+    folder: Path,
+    names: Iterable[str],
+    sums_folder: Path | None = None,
+    remedy: str = CORRUPT_FILE,
+) -> None:
+    """Check files against the dataset's official SHA256SUMS.txt (in ``sums_folder``, default
+    ``folder``); a dataset without one (CinC 2017, nstdb) is not checked."""
+    sums = official_sums(sums_folder or folder)
+    verify_sha256(folder, sums, names, source=f"{ds.name}'s official {SUMS_FILE}", remedy=remedy)
 
 
 def _is_sha256_hex(text: str) -> bool:
@@ -395,15 +411,12 @@ def _unpack_mirror(ds: Dataset, tarball: Path, root: Path) -> None:
         unpacked = staging / ds.mirror_folder
         if not unpacked.is_dir():
             raise RecordFormatError(f"{tarball} has no top folder {ds.mirror_folder}/")
-        sums = official_sums(unpacked)
-        if sums:
-            present = [name for name in sums if (unpacked / name).is_file()]
-            verify_sha256(unpacked, sums, present,
-                          source=f"{ds.name}'s official {SUMS_FILE}",
-                          remedy=f"{tarball} holds a damaged file; nothing was unpacked")
+        present = [name for name in official_sums(unpacked) if (unpacked / name).is_file()]
+        _verify_official(ds, unpacked, present,
+                         remedy=f"{tarball} holds a damaged file; nothing was unpacked")
         (unpacked / COMPLETE_MARKER).write_text(f"unpacked from {tarball}\n")
         os.rename(unpacked, root)
-    except (tarfile.TarError, EOFError, OSError) as exc:
+    except (tarfile.TarError, lzma.LZMAError, EOFError, OSError) as exc:
         raise RecordFormatError(f"could not unpack {tarball}: {exc}") from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -422,9 +435,7 @@ def _download_dataset(ds: Dataset, root: Path) -> None:
                 records = ds.records or []
                 files = [f for r in records for f in _files_of_record(ds, staging, r)]
                 _fetch(ds, files, staging, why=f"{ds.name} is not in {root}", target=root)
-                verify_sha256(staging, official_sums(staging), files,
-                              source=f"{ds.name}'s official {SUMS_FILE}",
-                              remedy="the download was discarded; try again later")
+                _verify_official(ds, staging, files, remedy=DOWNLOAD_DISCARDED)
         (staging / COMPLETE_MARKER).write_text(f"downloaded from PhysioNet {ds.physionet_dir}\n")
         os.rename(staging, root)
     finally:
@@ -436,9 +447,7 @@ def _download_files(ds: Dataset, files: list[str], root: Path, why: str) -> None
     staging = Path(tempfile.mkdtemp(prefix=f".{ds.name}-files-", dir=root))
     try:
         _fetch(ds, files, staging, why=why, target=root)
-        verify_sha256(staging, official_sums(root), files,
-                      source=f"{ds.name}'s official {SUMS_FILE}",
-                      remedy="the download was discarded; try again later")
+        _verify_official(ds, staging, files, sums_folder=root, remedy=DOWNLOAD_DISCARDED)
         for name in files:
             os.replace(staging / name, root / name)
     finally:
