@@ -234,7 +234,7 @@ def record_files(name: str, record: str, data_dir: str | os.PathLike | None = No
             f"{ds.name} record {record} has annotations only, no signal "
             "(PhysioNet distributes it so)"
         )
-    wanted = _files_of_record(ds, root, record)
+    wanted = _files_of_record(ds, record)
     missing = [f for f in wanted if not (root / f).is_file()]
     if missing:
         if ds.name == "cinc2017":
@@ -389,7 +389,7 @@ def _sha256_cached(path: Path) -> str:
     return _SHA_CACHE[key]
 
 
-def _files_of_record(ds: Dataset, root: Path, record: str) -> list[str]:
+def _files_of_record(ds: Dataset, record: str) -> list[str]:
     if ds.name == "cinc2017":
         return [f"{record}.hea", f"{record}.mat"]
     files = [f"{record}.hea", f"{record}.dat"]
@@ -433,7 +433,7 @@ def _download_dataset(ds: Dataset, root: Path) -> None:
             # AFDB records are fetched one by one when read (~26 MB each); the others whole.
             if ds.name != "afdb":
                 records = ds.records or []
-                files = [f for r in records for f in _files_of_record(ds, staging, r)]
+                files = [f for r in records for f in _files_of_record(ds, r)]
                 _fetch(ds, files, staging, why=f"{ds.name} is not in {root}", target=root)
                 _verify_official(ds, staging, files, remedy=DOWNLOAD_DISCARDED)
         (staging / COMPLETE_MARKER).write_text(f"downloaded from PhysioNet {ds.physionet_dir}\n")

@@ -153,7 +153,7 @@ def strip_with_label(
     rec: records.Record, label: str, duration_s: float = 10.0
 ) -> tuple[float, float]:
     """(start_s, end_s) of a ``duration_s`` strip centred in the longest ``label`` interval."""
-    candidates = [iv for iv in rec.rhythm if iv.label == label and iv.duration_s >= duration_s]
+    candidates = _intervals_at_least(rec, label, duration_s)
     if not candidates:
         raise ValueError(f"record {rec.name} has no {label} interval of {duration_s} s or more")
     longest = max(candidates, key=lambda iv: iv.duration_s)
@@ -202,19 +202,13 @@ def pick_strip_record(
 ) -> records.Record:
     """The record for the AF-vs-sinus figures: ``preferred``, else the first record that has
     both an AF and a sinus (N) interval of at least ``duration_s``."""
-    def suitable(rec: records.Record) -> bool:
-        return all(
-            any(iv.label == label and iv.duration_s >= duration_s for iv in rec.rhythm)
-            for label in (rhythm.AF, "N")
-        )
-
     if preferred is not None:
         for rec in recs:
             if rec.name == preferred:
                 return rec
         raise ValueError(f"strip record {preferred!r} is not among the records read")
     for rec in recs:
-        if suitable(rec):
+        if all(_intervals_at_least(rec, label, duration_s) for label in (rhythm.AF, "N")):
             return rec
     raise ValueError("no record has both AF and sinus rhythm long enough for a strip")
 
@@ -252,3 +246,9 @@ def cinc_headline_metrics(table: pd.DataFrame, window_s: float = 20.0) -> dict[s
         "cinc2017.data.af_share_short": float(is_af[short].mean()) if short.any() else 0.0,
         "cinc2017.data.af_share_long": float(is_af[~short].mean()) if (~short).any() else 0.0,
     }
+
+
+def _intervals_at_least(
+    rec: records.Record, label: str, duration_s: float
+) -> list[rhythm.Interval]:
+    return [iv for iv in rec.rhythm if iv.label == label and iv.duration_s >= duration_s]
