@@ -34,18 +34,32 @@ PROFILES: dict[str, dict[str, Any]] = {
         "records": ["100", "119", "201", "202", "203", "210"],
         "cinc_max_records": 300,
         "seed": DEFAULT_SEED,
+        # CNN notebooks: folds, epochs (CinC and mitdb-only fits), fine-tuning epochs (mitdb
+        # folds that start from the CinC model), bootstrap resamples for the CIs.
+        "n_splits": 2,
+        "epochs": 1,
+        "finetune_epochs": 1,
+        "n_boot": 200,
     },
     "default": {
         "dataset": "mitdb",
         "records": None,  # all records of the dataset
         "cinc_max_records": None,  # all CinC 2017 records present
         "seed": DEFAULT_SEED,
+        "n_splits": 5,
+        "epochs": 15,
+        "finetune_epochs": 5,
+        "n_boot": 1000,
     },
     "afdb": {
         "dataset": "afdb",
         "records": None,
         "cinc_max_records": None,
         "seed": DEFAULT_SEED,
+        "n_splits": 5,
+        "epochs": 15,
+        "finetune_epochs": 5,
+        "n_boot": 1000,
     },
 }
 
@@ -67,6 +81,12 @@ def mirror_dir() -> Path | None:
         return None
     path = Path(env).expanduser().resolve()
     return path if path.is_dir() else None
+
+
+def processed_dir() -> Path:
+    """Cache of processed arrays (``ECGUTILS_PROCESSED_DIR`` overrides ``data/processed``)."""
+    env = os.environ.get("ECGUTILS_PROCESSED_DIR")
+    return Path(env).expanduser().resolve() if env else PROJECT_ROOT / "data" / "processed"
 
 
 def reports_dir() -> Path:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
+from numpy.typing import ArrayLike
+from sklearn.metrics import roc_auc_score, roc_curve
 
 from ecgutils import config, rhythm
 from ecgutils.fileio import atomic_write
@@ -114,3 +119,504 @@ def cinc_lengths(table: pd.DataFrame, window_s: float, name: str) -> plt.Figure:
     ax.legend(fontsize=8)
     fig.tight_layout()
     return save_figure(fig, name)
+
+
+def filtered_vs_raw(
+    raw_mv: ArrayLike,
+    raw_fs: float,
+    filtered: ArrayLike,
+    filtered_fs: float,
+    title: str,
+    name: str,
+    seconds: float = 10.0,
+) -> plt.Figure:
+    """The raw lead above its band-passed, resampled version, on a shared time axis.
+
+    Parameters
+    ----------
+    raw_mv : array_like, shape (n_raw,)
+        Raw lead in mV, sampled at ``raw_fs``.
+    raw_fs : float
+        Sampling frequency of ``raw_mv`` (Hz).
+    filtered : array_like, shape (n_filtered,)
+        The band-passed, resampled signal (mV, or normalised units), sampled at ``filtered_fs``.
+    filtered_fs : float
+        Sampling frequency of ``filtered`` (Hz).
+    title : str
+        Figure title (say which record and lead).
+    name : str
+        File name under ``reports/figures/`` without ``.png``.
+    seconds : float
+        Only the first ``seconds`` (s) of both signals are drawn.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if raw_fs <= 0 or filtered_fs <= 0:
+        raise ValueError(
+            f"sampling frequencies must be positive; got raw_fs={raw_fs}, "
+            f"filtered_fs={filtered_fs}"
+        )
+    if seconds <= 0:
+        raise ValueError(f"seconds must be positive; got {seconds}")
+    raw = np.asarray(raw_mv, dtype=float).ravel()[: int(round(seconds * raw_fs))]
+    band = np.asarray(filtered, dtype=float).ravel()[: int(round(seconds * filtered_fs))]
+    if raw.size == 0 or band.size == 0:
+        raise ValueError(f"nothing to draw: {raw.size} raw and {band.size} filtered samples")
+    fig, axes = plt.subplots(2, 1, figsize=(11, 4.5), sharex=True)
+    axes[0].plot(np.arange(raw.size) / raw_fs, raw, color="k", linewidth=0.7)
+    axes[0].set_ylabel("raw (mV)")
+    axes[0].set_title(f"raw lead, {raw_fs:g} Hz", fontsize=9, loc="left")
+    axes[1].plot(np.arange(band.size) / filtered_fs, band, color=NON_AF_COLOUR, linewidth=0.7)
+    axes[1].set(ylabel="filtered (mV)", xlabel="time (s)")
+    axes[1].set_title(f"band-passed, resampled to {filtered_fs:g} Hz", fontsize=9, loc="left")
+    axes[1].set_xlim(0, min(seconds, max(raw.size / raw_fs, band.size / filtered_fs)))
+    fig.suptitle(title)
+    fig.tight_layout()
+    return save_figure(fig, name)
+
+
+def spectrogram_pair(
+    spec_af: ArrayLike,
+    spec_sinus: ArrayLike,
+    freqs_hz: ArrayLike,
+    times_s: ArrayLike,
+    name: str,
+    titles: tuple[str, str] = ("AF", "sinus rhythm"),
+) -> plt.Figure:
+    """Two log-magnitude spectrograms side by side on one colour scale.
+
+    Parameters
+    ----------
+    spec_af, spec_sinus : array_like, shape (n_freqs, n_times)
+        Log-magnitude STFTs of an AF window and a sinus-rhythm window.
+    freqs_hz : array_like, shape (n_freqs,)
+        Bin frequencies (Hz).
+    times_s : array_like, shape (n_times,)
+        Segment-centre times within the window (s).
+    name : str
+        File name under ``reports/figures/`` without ``.png``.
+    titles : tuple of str
+        Panel titles, left then right.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    freqs = np.asarray(freqs_hz, dtype=float)
+    times = np.asarray(times_s, dtype=float)
+    specs = [np.asarray(spec, dtype=float) for spec in (spec_af, spec_sinus)]
+    for label, spec in zip(("spec_af", "spec_sinus"), specs, strict=True):
+        if spec.shape != (freqs.size, times.size):
+            raise ValueError(
+                f"{label} has shape {spec.shape}; expected (n_freqs, n_times) = "
+                f"({freqs.size}, {times.size})"
+            )
+    low = min(float(np.nanmin(spec)) for spec in specs)
+    high = max(float(np.nanmax(spec)) for spec in specs)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True, layout="constrained")
+    for ax, spec, title in zip(axes, specs, titles, strict=True):
+        mesh = ax.pcolormesh(times, freqs, spec, shading="nearest", cmap="magma",
+                             vmin=low, vmax=high)
+        ax.set(xlabel="time (s)", title=title)
+    axes[0].set_ylabel("frequency (Hz)")
+    fig.colorbar(mesh, ax=axes, label="log magnitude")
+    return save_figure(fig, name)
+
+
+def class_balance(manifest: pd.DataFrame, name: str) -> plt.Figure:
+    """Window counts per dataset and label as grouped bars, each bar labelled with its count.
+
+    Parameters
+    ----------
+    manifest : pandas.DataFrame
+        One row per window, with columns ``dataset`` and ``label`` ("AF", "non-AF", ...).
+    name : str
+        File name under ``reports/figures/`` without ``.png``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    missing = {"dataset", "label"} - set(manifest.columns)
+    if missing:
+        raise ValueError(f"manifest lacks column(s) {sorted(missing)}")
+    if manifest.empty:
+        raise ValueError("manifest has no rows")
+    counts = manifest.groupby(["dataset", "label"]).size().unstack(fill_value=0)
+    known = [label for label in ("AF", "non-AF") if label in counts.columns]
+    counts = counts[known + sorted(set(counts.columns) - set(known))]
+    palette = dict(zip(counts.columns, sns.color_palette("colorblind", len(counts.columns)),
+                       strict=True))
+    palette.update({label: colour for label, colour in
+                    (("AF", AF_COLOUR), ("non-AF", NON_AF_COLOUR)) if label in palette})
+    width = 0.8 / len(counts.columns)
+    positions = np.arange(len(counts.index))
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * len(counts.index) + 2), 3.5))
+    for offset, label in enumerate(counts.columns):
+        heights = counts[label].to_numpy()
+        bars = ax.bar(positions + (offset - (len(counts.columns) - 1) / 2) * width, heights,
+                      width=width, color=palette[label], label=label)
+        ax.bar_label(bars, labels=[str(n) if n else "" for n in heights], fontsize=8,
+                     padding=1)
+    ax.set_xticks(positions, counts.index)
+    ax.set(xlabel="dataset", ylabel="windows",
+           title=f"windows per dataset and label ({len(manifest)} in all)")
+    ax.margins(y=0.12)
+    ax.legend(title="label", fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, name)
+
+
+def confusion_heatmap(
+    cm: ArrayLike, title: str, name: str, labels: tuple[str, str] = ("non-AF", "AF")
+) -> plt.Figure:
+    """2×2 confusion matrix, each cell annotated with its count and its row percentage.
+
+    Parameters
+    ----------
+    cm : array_like, shape (2, 2)
+        ``[[tn, fp], [fn, tp]]``: rows are the true class, columns the predicted one.
+    title : str
+        Figure title.
+    name : str
+        File name under ``reports/figures/`` without ``.png``.
+    labels : tuple of str
+        Class names in row/column order (negative first).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    counts = np.asarray(cm, dtype=float)
+    if counts.shape != (2, 2):
+        raise ValueError(f"cm must have shape (2, 2); got {counts.shape}")
+    if np.any(counts < 0) or not np.all(np.isfinite(counts)):
+        raise ValueError(f"cm must hold non-negative finite counts; got {counts.tolist()}")
+    row_totals = counts.sum(axis=1, keepdims=True)
+    # Colour by row fraction so that the rare class is as readable as the common one.
+    row_fraction = np.divide(counts, row_totals, out=np.full_like(counts, np.nan),
+                             where=row_totals > 0)
+    annotations = np.array([
+        [f"{_format_count(count)}\n"
+         + ("(n/a)" if np.isnan(fraction) else f"({100 * fraction:.1f} %)")
+         for count, fraction in zip(count_row, fraction_row, strict=True)]
+        for count_row, fraction_row in zip(counts, row_fraction, strict=True)
+    ])
+    fig, ax = plt.subplots(figsize=(4.2, 3.6))
+    # An empty row is coloured as 0 because seaborn drops the annotation of a NaN cell.
+    sns.heatmap(np.nan_to_num(row_fraction), annot=annotations, fmt="", cmap="Blues", vmin=0,
+                vmax=1, xticklabels=labels, yticklabels=labels, square=True, ax=ax,
+                cbar_kws={"label": "fraction of true class"})
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    fig.tight_layout()
+    return save_figure(fig, name)
+
+
+def roc_curves(
+    curves: Mapping[str, tuple[ArrayLike, ArrayLike]], name: str, title: str = "ROC"
+) -> plt.Figure:
+    """One ROC curve per entry, AUROC in the legend, chance diagonal.
+
+    Parameters
+    ----------
+    curves : mapping of str to (y_true, prob)
+        ``y_true`` holds 0/1 (1 = AF) and ``prob`` the predicted AF probability, one per
+        window. An entry whose ``y_true`` holds one class only has no ROC curve; it is
+        listed in the legend as skipped.
+    name : str
+        File name under ``reports/figures/`` without ``.png``.
+    title : str
+        Figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if not curves:
+        raise ValueError("curves is empty")
+    fig, ax = plt.subplots(figsize=(4.8, 4.6))
+    ax.plot([0, 1], [0, 1], color="0.6", ls="--", lw=1, label="chance")
+    for label, (y_true, prob) in curves.items():
+        truth, scores = _binary_pair(label, y_true, prob)
+        if np.unique(truth).size < 2:
+            ax.plot([], [], ls="none",
+                    label=f"{label}: skipped, one class only (n={truth.size})")
+            continue
+        fpr, tpr, _ = roc_curve(truth, scores)
+        auroc = roc_auc_score(truth, scores)
+        ax.plot(fpr, tpr, lw=1.4, label=f"{label} (AUROC {auroc:.2f}, n={truth.size})")
+    ax.set(xlim=(0, 1), ylim=(0, 1.01), title=title,
+           xlabel="false-positive rate (1 − specificity)",
+           ylabel="true-positive rate (sensitivity)")
+    ax.set_aspect("equal")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return save_figure(fig, name)
+
+
+def training_curves(
+    histories: Sequence[Mapping[str, Sequence[float]]],
+    name: str,
+    metrics: Sequence[str] = ("loss",),
+) -> plt.Figure:
+    """Per-epoch training (solid) and validation (dashed) curves, one colour per fold.
+
+    Parameters
+    ----------
+    histories : sequence of mapping of str to sequence of float
+        One Keras ``History.history`` per fold: metric name (``"loss"``, ``"val_loss"`` ...)
+        to its value after each epoch.
+    name : str
+        File name under ``reports/figures/`` without ``.png``.
+    metrics : sequence of str
+        Metrics to draw, one panel each; ``val_<metric>`` is drawn dashed beside ``<metric>``.
+        Keys absent from a fold's history are skipped.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if len(histories) == 0:
+        raise ValueError("histories is empty")
+    if len(metrics) == 0:
+        raise ValueError("metrics is empty")
+    colours = sns.color_palette("tab10", len(histories))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.3), squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        fold_handles = []
+        for fold, (history, colour) in enumerate(zip(histories, colours, strict=True)):
+            drawn = False
+            for key, style in ((metric, "-"), (f"val_{metric}", "--")):
+                if key in history and len(history[key]) > 0:
+                    values = np.asarray(history[key], dtype=float)
+                    ax.plot(np.arange(1, values.size + 1), values, ls=style, color=colour, lw=1.2)
+                    drawn = True
+            if drawn:
+                fold_handles.append(Line2D([], [], color=colour, label=f"fold {fold}"))
+        if fold_handles:
+            style_handles = [Line2D([], [], color="k", ls="-", label="train"),
+                             Line2D([], [], color="k", ls="--", label="validation")]
+            ax.legend(handles=fold_handles + style_handles, fontsize=7)
+        else:
+            ax.text(0.5, 0.5, f"no {metric!r} recorded", ha="center", va="center",
+                    transform=ax.transAxes)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set(xlabel="epoch", ylabel=metric, title=f"{metric}: train vs validation")
+    fig.tight_layout()
+    return save_figure(fig, name)
+
+
+def reliability_diagram(
+    curves: Mapping[str, tuple[ArrayLike, ArrayLike]], name: str, n_bins: int = 10
+) -> plt.Figure:
+    """Fraction of AF against mean predicted probability in equal-width bins.
+
+    Parameters
+    ----------
+    curves : mapping of str to (y_true, prob)
+        ``y_true`` holds 0/1 (1 = AF), ``prob`` the predicted AF probability in [0, 1].
+    name : str
+        File name under ``reports/figures/`` without ``.png``.
+    n_bins : int
+        Number of equal-width probability bins on [0, 1]; empty bins are not drawn.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Top panel: the reliability curves and the diagonal; bottom panel: histogram of the
+        predicted probabilities (windows per bin).
+    """
+    if not curves:
+        raise ValueError("curves is empty")
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be at least 1; got {n_bins}")
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    fig, (ax, ax_hist) = plt.subplots(2, 1, figsize=(4.8, 5.6), sharex=True,
+                                      gridspec_kw={"height_ratios": [3, 1]})
+    ax.plot([0, 1], [0, 1], color="0.6", ls="--", lw=1, label="perfectly calibrated")
+    for label, (y_true, prob) in curves.items():
+        truth, scores = _binary_pair(label, y_true, prob)
+        if np.any((scores < 0) | (scores > 1)):
+            raise ValueError(f"{label}: probabilities must lie in [0, 1]")
+        mean_prob, af_fraction, counts = _calibration_bins(truth, scores, n_bins)
+        filled = counts > 0
+        line, = ax.plot(mean_prob[filled], af_fraction[filled], "o-", ms=3, lw=1.2,
+                        label=f"{label} (n={truth.size})")
+        ax_hist.hist(scores, bins=edges, histtype="step", color=line.get_color())
+    ax.set(xlim=(0, 1), ylim=(0, 1.02), ylabel="fraction AF",
+           title=f"reliability ({n_bins} equal-width bins)")
+    ax.legend(fontsize=7, loc="upper left")
+    ax_hist.set(xlabel="mean predicted AF probability", ylabel="windows")
+    fig.tight_layout()
+    return save_figure(fig, name)
+
+
+def metric_bars(
+    table: pd.DataFrame,
+    metric: str,
+    name: str,
+    ci_column: str | None = None,
+    by: str = "fold",
+    hue: str | None = None,
+) -> plt.Figure:
+    """Bar chart of ``metric`` per ``by`` (and ``hue``), with confidence intervals if given.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per (``by``, ``hue``) combination.
+    metric : str
+        Column holding the bar heights.
+    name : str
+        File name under ``reports/figures/`` without ``.png``.
+    ci_column : str or None
+        Column whose cells are ``[low, high]`` pairs (same units as ``metric``), drawn as
+        error bars; a missing (NaN/None) cell draws no error bar.
+    by : str
+        Column giving the x-axis categories.
+    hue : str or None
+        Column giving the bars within a category (one colour each).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    needed = [column for column in (metric, by, hue, ci_column) if column is not None]
+    missing = [column for column in needed if column not in table.columns]
+    if missing:
+        raise ValueError(f"table lacks column(s) {missing}")
+    if table.empty:
+        raise ValueError("table has no rows")
+    keys = [by] if hue is None else [by, hue]
+    duplicated = table.duplicated(subset=keys, keep=False)
+    if duplicated.any():
+        first = table.loc[duplicated, keys].iloc[0].to_dict()
+        raise ValueError(f"table has several rows for {first}; aggregate first or pass hue=")
+    categories = list(pd.unique(table[by]))
+    hue_levels = [None] if hue is None else list(pd.unique(table[hue]))
+    colours = sns.color_palette("colorblind", len(hue_levels))
+    width = 0.8 / len(hue_levels)
+    fig, ax = plt.subplots(figsize=(max(4.5, 0.5 * len(categories) * len(hue_levels) + 2), 3.5))
+    for offset, (level, colour) in enumerate(zip(hue_levels, colours, strict=True)):
+        rows = table if hue is None else table[table[hue] == level]
+        positions = np.array([categories.index(value) for value in rows[by]], dtype=float)
+        positions += (offset - (len(hue_levels) - 1) / 2) * width
+        heights = rows[metric].to_numpy(dtype=float)
+        ax.bar(positions, heights, width=width, color=colour,
+               label=None if hue is None else str(level))
+        if ci_column is not None:
+            intervals = np.array([_interval(cell, ci_column) for cell in rows[ci_column]])
+            # Draw the interval itself rather than distances from the bar top, so an interval
+            # that does not contain the point estimate is still shown as it is.
+            ax.errorbar(positions, intervals.mean(axis=1),
+                        yerr=(intervals[:, 1] - intervals[:, 0]) / 2,
+                        fmt="none", ecolor="k", elinewidth=1, capsize=3)
+    ax.set_xticks(np.arange(len(categories)), [str(value) for value in categories])
+    suffix = "" if ci_column is None else f", bars: {ci_column}"
+    ax.set(xlabel=by, ylabel=metric,
+           title=f"{metric} per {by}" + ("" if hue is None else f" and {hue}") + suffix)
+    if hue is not None:
+        ax.legend(title=hue, fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, name)
+
+
+def probability_timeline(
+    times_s: ArrayLike,
+    prob: ArrayLike,
+    reference_af: Sequence[tuple[float, float]],
+    name: str,
+    title: str,
+    threshold: float = 0.5,
+) -> plt.Figure:
+    """Per-window AF probability over one long record, reference AF spans shaded.
+
+    Parameters
+    ----------
+    times_s : array_like, shape (n_windows,)
+        Start time of each window (s); each probability holds until the next start.
+    prob : array_like, shape (n_windows,)
+        Predicted AF probability per window, in [0, 1].
+    reference_af : sequence of (start_s, end_s)
+        Reference (annotated) AF episodes (s).
+    name : str
+        File name under ``reports/figures/`` without ``.png``.
+    title : str
+        Figure title (say which record and model).
+    threshold : float
+        Decision threshold on the probability, drawn dashed.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    times = np.asarray(times_s, dtype=float).ravel()
+    probability = np.asarray(prob, dtype=float).ravel()
+    if times.size != probability.size:
+        raise ValueError(
+            f"times_s and prob differ in length: {times.size} vs {probability.size}"
+        )
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must lie in [0, 1]; got {threshold}")
+    for start_s, end_s in reference_af:
+        if end_s < start_s:
+            raise ValueError(f"reference AF span ends before it starts: ({start_s}, {end_s})")
+    fig, ax = plt.subplots(figsize=(11, 3))
+    for index, (start_s, end_s) in enumerate(reference_af):
+        ax.axvspan(start_s / 60, end_s / 60, color=AF_COLOUR, alpha=0.15, lw=0,
+                   label="reference AF" if index == 0 else None)
+    ax.step(times / 60, probability, where="post", color="k", lw=0.9, label="P(AF) per window")
+    ax.axhline(threshold, color=AF_COLOUR, ls="--", lw=1, label=f"threshold {threshold:g}")
+    ax.set(xlabel="time (min)", ylabel="AF probability", ylim=(-0.02, 1.02), title=title)
+    ax.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    return save_figure(fig, name)
+
+
+def _binary_pair(label: str, y_true: ArrayLike, prob: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """``y_true`` as 0/1 ints and ``prob`` as floats, checked to be the same length."""
+    truth = np.asarray(y_true).ravel()
+    scores = np.asarray(prob, dtype=float).ravel()
+    if truth.size != scores.size:
+        raise ValueError(f"{label}: y_true and prob differ in length: {truth.size} vs "
+                         f"{scores.size}")
+    if truth.size == 0:
+        raise ValueError(f"{label}: no windows")
+    if not np.isin(truth, (0, 1)).all():
+        raise ValueError(f"{label}: y_true must hold 0/1 only; got {np.unique(truth)[:5]}")
+    if not np.all(np.isfinite(scores)):
+        raise ValueError(f"{label}: prob holds NaN or infinite values")
+    return truth.astype(int), scores
+
+
+def _calibration_bins(
+    y_true: np.ndarray, prob: np.ndarray, n_bins: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean probability, fraction positive and count per equal-width bin on [0, 1].
+
+    Bin ``k`` holds ``k/n_bins <= p < (k+1)/n_bins``; ``p = 1`` falls in the last bin. Empty
+    bins get NaN means.
+    """
+    index = np.clip(np.floor(prob * n_bins).astype(int), 0, n_bins - 1)
+    counts = np.bincount(index, minlength=n_bins)
+    prob_sum = np.bincount(index, weights=prob, minlength=n_bins)
+    positive_sum = np.bincount(index, weights=y_true.astype(float), minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return prob_sum / counts, positive_sum / counts, counts
+
+
+def _interval(cell: object, column: str) -> tuple[float, float]:
+    """A ``[low, high]`` cell as two floats; a missing cell as (NaN, NaN)."""
+    if cell is None or (np.isscalar(cell) and pd.isna(cell)):
+        return (np.nan, np.nan)
+    values = np.asarray(cell, dtype=float).ravel()
+    if values.size != 2:
+        raise ValueError(f"{column} cells must be [low, high] pairs; got {cell!r}")
+    return (float(values[0]), float(values[1]))
+
+
+def _format_count(count: float) -> str:
+    """A count as an integer when it is one (summed folds), else with one decimal (means)."""
+    return f"{int(round(count))}" if float(count).is_integer() else f"{count:.1f}"

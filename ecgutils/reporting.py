@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ecgutils import config, datasets
 from ecgutils.fileio import atomic_write_json
@@ -64,3 +65,17 @@ def _jsonable(key: str, value: Any) -> Any:
             raise ValueError(f"metric {key!r} is not finite: {value}")
         return round(float(value), 6)
     raise TypeError(f"metric {key!r} has unsupported type {type(value).__name__}")
+
+
+def markdown_table(table: pd.DataFrame, digits: int = 3) -> str:
+    """A DataFrame as a GitHub markdown table (floats rounded to ``digits``)."""
+    def cell(value: Any) -> str:
+        if isinstance(value, (float, np.floating)):
+            return "n/a" if not math.isfinite(float(value)) else f"{float(value):.{digits}f}"
+        return str(value).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(str(column) for column in table.columns) + " |",
+             "|" + "|".join("---" for _ in table.columns) + "|"]
+    lines += ["| " + " | ".join(cell(value) for value in row) + " |"
+              for row in table.itertuples(index=False)]
+    return "\n".join(lines) + "\n"

@@ -40,6 +40,19 @@ def _reports_in_tmp(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("ECGUTILS_REPORTS_DIR", str(tmp_path_factory.getbasetemp() / "reports"))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _processed_in_tmp(tmp_path_factory):
+    """The processed-array cache of a test session lives in its temporary folder (session
+    scope, so that module-scoped fixtures building windows use it too)."""
+    previous = os.environ.get("ECGUTILS_PROCESSED_DIR")
+    os.environ["ECGUTILS_PROCESSED_DIR"] = str(tmp_path_factory.getbasetemp() / "processed")
+    yield
+    if previous is None:
+        os.environ.pop("ECGUTILS_PROCESSED_DIR", None)
+    else:
+        os.environ["ECGUTILS_PROCESSED_DIR"] = previous
+
+
 def _local_dataset(name: str) -> Path:
     from ecgutils import config, datasets
     from ecgutils.errors import DataUnavailableError

@@ -1,0 +1,157 @@
+"""Processed arrays on disk, keyed by the parameters that made them (numpy/pandas only).
+
+An entry is a folder ``<processed_dir>/<name>-<key>/`` holding ``.npy`` arrays, ``.csv``
+tables and ``meta.json`` (the parameters and facts about the build). ``key`` is a SHA-256 of
+the canonical JSON of the parameters and :data:`CACHE_VERSION`, so changing any parameter
+builds a new entry and a rerun with the same parameters reuses the old one. An entry is
+built in a staging folder and renamed into place: a crash never leaves half an entry.
+Arrays are memory-mapped when read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ecgutils import config
+
+# Bump when the processing code changes what a given set of parameters produces.
+CACHE_VERSION = 1
+
+_META = "meta.json"
+
+
+@dataclass
+class Entry:
+    """One cache entry: memory-mapped arrays, tables, the build's metadata."""
+
+    path: Path
+    arrays: dict[str, np.ndarray]
+    tables: dict[str, pd.DataFrame]
+    meta: dict[str, Any]
+    reused: bool = field(default=False)
+
+
+def key_of(params: Mapping[str, Any]) -> str:
+    """Hex SHA-256 (first 16 characters) of the canonical JSON of ``params``."""
+    canonical = json.dumps(
+        {"cache_version": CACHE_VERSION, "params": params},
+        sort_keys=True,
+        separators=(",", ":"),
+        default=_json_default,
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
+def entry_path(name: str, params: Mapping[str, Any], root: str | os.PathLike | None = None) -> Path:
+    """Folder of the entry for ``name`` built with ``params``."""
+    base = Path(root) if root is not None else config.processed_dir()
+    return base / f"{name}-{key_of(params)}"
+
+
+def load(
+    name: str, params: Mapping[str, Any], root: str | os.PathLike | None = None
+) -> Entry | None:
+    """The entry for ``params``, memory-mapped; None when absent or unreadable."""
+    path = entry_path(name, params, root)
+    meta_file = path / _META
+    if not meta_file.is_file():
+        return None
+    try:
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        arrays = {
+            array_name: np.load(path / f"{array_name}.npy", mmap_mode="r")
+            for array_name in meta["arrays"]
+        }
+        tables = {
+            table_name: pd.read_csv(path / f"{table_name}.csv", dtype=dtypes)
+            for table_name, dtypes in meta["tables"].items()
+        }
+    except (OSError, ValueError, KeyError):
+        # A damaged entry (files removed by hand, disk full mid-copy) is rebuilt, not trusted.
+        return None
+    return Entry(path, arrays, tables, meta, reused=True)
+
+
+def save(
+    name: str,
+    params: Mapping[str, Any],
+    arrays: Mapping[str, np.ndarray],
+    tables: Mapping[str, pd.DataFrame],
+    meta: Mapping[str, Any] | None = None,
+    root: str | os.PathLike | None = None,
+) -> Entry:
+    """Write an entry atomically (staging folder + rename) and return it memory-mapped."""
+    path = entry_path(name, params, root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        for array_name, array in arrays.items():
+            np.save(staging / f"{array_name}.npy", np.asarray(array), allow_pickle=False)
+        for table_name, table in tables.items():
+            table.to_csv(staging / f"{table_name}.csv", index=False)
+        payload = {
+            "name": name,
+            "params": params,
+            "arrays": {key: list(np.shape(value)) for key, value in arrays.items()},
+            # Read string columns back as strings ("100" stays a record name, not 100).
+            "tables": {
+                key: {
+                    column: "str"
+                    for column in table.columns
+                    if pd.api.types.is_string_dtype(table[column])
+                    or table[column].dtype == object
+                }
+                for key, table in tables.items()
+            },
+            **dict(meta or {}),
+        }
+        (staging / _META).write_text(
+            json.dumps(payload, indent=2, default=_json_default) + "\n", encoding="utf-8"
+        )
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(staging, path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    entry = load(name, params, root)
+    if entry is None:
+        raise OSError(f"cache entry {path} could not be read back after writing")
+    entry.reused = False
+    return entry
+
+
+def load_or_build(
+    name: str,
+    params: Mapping[str, Any],
+    build: Callable[[], tuple[Mapping[str, np.ndarray], Mapping[str, pd.DataFrame],
+                              Mapping[str, Any]]],
+    root: str | os.PathLike | None = None,
+) -> Entry:
+    """Reuse the entry for ``params`` or call ``build()`` → (arrays, tables, meta) and save it."""
+    entry = load(name, params, root)
+    if entry is not None:
+        return entry
+    arrays, tables, meta = build()
+    return save(name, params, arrays, tables, meta, root)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (tuple, set, frozenset)):
+        return list(value)
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot put {type(value).__name__} into a cache key: {value!r}")

@@ -1,0 +1,238 @@
+"""The study's evaluation protocols: patient-grouped cross-validation of one model kind.
+
+* :func:`cinc_study` — CinC 2017, AF vs not AF, StratifiedGroupKFold by record (CinC publishes
+  no patient ids, so a record is the group; one person may have several records), plus a
+  final model fitted on all records (validation records carved out for early stopping).
+* :func:`mitdb_study` — mitdb, AF vs not AF (AFL windows left out), StratifiedGroupKFold by
+  patient (201 and 202 are one patient). With ``cinc_weights`` each fold's model starts from
+  the final CinC model and is fitted on all CinC windows plus the fold's mitdb training
+  patients; without, on the mitdb training patients alone (the contrast).
+
+Every fold asserts that its train, validation and test patients are disjoint
+(:func:`ecgutils.splits.assert_disjoint`); out-of-fold predictions are written to
+``reports/predictions/`` for the later notebooks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pandas as pd
+
+from ecgutils import cache, config, metrics, models, splits, train
+from ecgutils.fileio import atomic_write
+from ecgutils.windows import TARGET
+
+HEADLINE = ("accuracy", "se", "sp", "ppv", "f1", "auroc")
+
+
+@dataclass
+class Study:
+    """One model kind evaluated one way on one dataset."""
+
+    dataset: str
+    model: str
+    split: str
+    manifest: pd.DataFrame
+    y: np.ndarray
+    groups: np.ndarray
+    folds: list[splits.Fold]
+    cv: train.CVResult
+    final_model_path: str | None = None
+    evaluation: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"{self.dataset}.{self.model}.{self.split}"
+
+
+def model_inputs(entry: cache.Entry, kind: str) -> np.ndarray:
+    """The array a model kind reads: raw windows for ``cnn1d``, spectrograms for ``cnn2d``."""
+    return np.asarray(entry.arrays["X" if kind == "cnn1d" else "S"])
+
+
+def model_builder(kind: str, entry: cache.Entry, **hyper: Any):
+    """A zero-argument builder of a fresh model of ``kind`` sized for ``entry``'s arrays."""
+    if kind == "cnn2d":
+        hyper = {"input_shape": tuple(entry.arrays["S"].shape[1:]), **hyper}
+    else:
+        hyper = {"input_samples": int(entry.arrays["X"].shape[1]), **hyper}
+    return lambda: models.build(kind, **hyper)
+
+
+def cinc_study(
+    kind: str,
+    entry: cache.Entry,
+    cfg: train.TrainConfig,
+    n_splits: int = 5,
+    model_hyper: dict[str, Any] | None = None,
+    save_dir: str | Path | None = None,
+) -> Study:
+    """Record-grouped k-fold CV on CinC 2017, then a final model on all records."""
+    manifest, y, groups = _labelled(entry)
+    X = model_inputs(entry, kind)[manifest.index.to_numpy()]
+    build = model_builder(kind, entry, **(model_hyper or {}))
+    folds = splits.grouped_folds(y, groups, n_splits=n_splits, seed=cfg.seed)
+    cv = train.cross_validate(X, y, groups, folds, build, cfg, save_dir=save_dir,
+                              name=f"cinc2017_{kind}")
+    final_path = None
+    if save_dir is not None:
+        # Final model: every record, with the first fold's validation records held out for
+        # early stopping and the threshold.
+        first = folds[0]
+        fit_part = np.concatenate([first.train, first.test])
+        splits.assert_disjoint(train=groups[fit_part], validation=groups[first.validation])
+        final = train.fit(build, X[fit_part], y[fit_part], X[first.validation],
+                          y[first.validation], cfg)
+        final_path = str(train.save_model(final.model,
+                                          Path(save_dir) / f"cinc2017_{kind}_final.keras"))
+    return Study("cinc2017", kind, "grouped", manifest.reset_index(drop=True), y, groups, folds,
+                 cv, final_path)
+
+
+def mitdb_study(
+    kind: str,
+    entry: cache.Entry,
+    cfg: train.TrainConfig,
+    n_splits: int = 5,
+    model_hyper: dict[str, Any] | None = None,
+    cinc_entry: cache.Entry | None = None,
+    cinc_model_path: str | None = None,
+    save_dir: str | Path | None = None,
+) -> Study:
+    """Patient-grouped k-fold CV on mitdb, with or without CinC 2017 in every training set.
+
+    Parameters
+    ----------
+    cinc_entry, cinc_model_path
+        Both or neither. With them, every fold starts from the weights of the final CinC
+        model and trains on all CinC windows plus the fold's mitdb training patients
+        (split ``grouped``); without, a fresh model sees mitdb only (``grouped_mitdb_only``).
+    """
+    if (cinc_entry is None) != (cinc_model_path is None):
+        raise ValueError("give both cinc_entry and cinc_model_path, or neither")
+    manifest, y, groups = _labelled(entry)
+    X = model_inputs(entry, kind)[manifest.index.to_numpy()]
+    build = model_builder(kind, entry, **(model_hyper or {}))
+    folds = splits.grouped_folds(y, groups, n_splits=n_splits, seed=cfg.seed)
+    extra = None
+    weights = None
+    split = "grouped_mitdb_only"
+    if cinc_entry is not None:
+        cinc_manifest, cinc_y, _ = _labelled(cinc_entry)
+        extra = (model_inputs(cinc_entry, kind)[cinc_manifest.index.to_numpy()], cinc_y)
+        weights = keras.models.load_model(cinc_model_path, compile=False).get_weights()
+        split = "grouped"
+    name = f"mitdb_{kind}_{split}"
+    cv = train.cross_validate(X, y, groups, folds, build, cfg, extra_train=extra,
+                              initial_weights=weights, save_dir=save_dir, name=name)
+    return Study("mitdb", kind, split, manifest.reset_index(drop=True), y, groups, folds, cv)
+
+
+def evaluate(study: Study, n_boot: int = 1000, seed: int = config.DEFAULT_SEED) -> dict[str, Any]:
+    """Pooled out-of-fold metrics (each window at its fold's threshold) with patient-bootstrap
+    CIs, stored on the study and returned."""
+    tested = study.cv.tested
+    study.evaluation = metrics.evaluate(
+        study.y[tested], study.cv.prob[tested], study.groups[tested],
+        threshold=study.cv.threshold[tested], n_boot=n_boot, seed=seed,
+    )
+    return study.evaluation
+
+
+def fold_metrics(study: Study) -> pd.DataFrame:
+    """One row per fold: patients, windows, threshold, epochs and the headline metrics."""
+    rows = []
+    for fold, result in zip(study.folds, study.cv.folds, strict=True):
+        scores = metrics.binary_metrics(study.y[fold.test], result.prob, result.threshold)
+        rows.append({
+            "fold": fold.number,
+            "test_patients": len(np.unique(study.groups[fold.test])),
+            "test_af_patients": len(np.unique(study.groups[fold.test][study.y[fold.test] == 1])),
+            "test_windows": int(fold.test.size),
+            "test_windows_af": int(study.y[fold.test].sum()),
+            "threshold": result.threshold,
+            "epochs": result.epochs_run,
+            "best_epoch": result.best_epoch,
+            **{key: scores[key] for key in HEADLINE},
+        })
+    return pd.DataFrame(rows)
+
+
+def summary_table(studies: list[Study]) -> pd.DataFrame:
+    """Pooled metrics with CIs of several evaluated studies, one row each."""
+    rows = []
+    for study in studies:
+        ev = study.evaluation
+        row = {"dataset": study.dataset, "model": study.model, "split": study.split,
+               "patients": ev["n_patients"], "windows AF": ev["n_windows_af"],
+               "windows non-AF": ev["n_windows_non_af"]}
+        row.update(metrics.summary_row(ev, HEADLINE))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def throughput(study: Study) -> dict[str, float]:
+    """Mean training and prediction throughput over folds (windows/s) and total fit time."""
+    folds = study.cv.folds
+    return {
+        "train_windows_per_s": float(np.mean([fold.train_windows_per_s for fold in folds])),
+        "predict_windows_per_s": float(np.mean([fold.predict_windows_per_s for fold in folds])),
+        "fit_s": float(np.sum([fold.fit_s for fold in folds])),
+    }
+
+
+def export_keys(study: Study) -> dict[str, Any]:
+    """The study's metrics under ``<dataset>.<model>.<split>.<metric>`` keys (summary.json).
+    Undefined values (e.g. a CI where a resample held no AF) are left out, not written as 0."""
+    ev = study.evaluation
+    keys: dict[str, Any] = {}
+    for metric in HEADLINE:
+        keys[f"{study.name}.{metric}"] = ev[metric]
+        keys[f"{study.name}.{metric}_ci95"] = ev[f"{metric}_ci95"]
+    for count in ("n_patients", "n_windows_af", "n_windows_non_af"):
+        keys[f"{study.name}.{count}"] = ev[count]
+    rates = throughput(study)
+    keys[f"{study.name}.train_windows_per_s"] = rates["train_windows_per_s"]
+    keys[f"{study.name}.predict_windows_per_s"] = rates["predict_windows_per_s"]
+    return {key: value for key, value in keys.items() if _finite(value)}
+
+
+def save_predictions(study: Study, folder: str | Path | None = None) -> Path:
+    """Out-of-fold predictions as CSV (record, patient, start, label, probability, threshold,
+    fold), written atomically to ``reports/predictions/<dataset>_<model>_<split>.csv``."""
+    folder = Path(folder) if folder is not None else config.reports_dir() / "predictions"
+    table = study.manifest[["record", "patient_id", "start_s", "af_fraction", "label"]].copy()
+    table["y"] = study.y
+    table["prob"] = study.cv.prob
+    table["threshold"] = study.cv.threshold
+    table["fold"] = study.cv.fold_of
+    path = folder / f"{study.dataset}_{study.model}_{study.split}.csv"
+    return atomic_write(path, lambda stream: stream.write(table.to_csv(index=False).encode()))
+
+
+def config_from_params(params: dict[str, Any], prefix: str = "") -> train.TrainConfig:
+    """A TrainConfig from notebook parameters (``epochs``, ``learning_rate`` … or, with a
+    prefix, ``finetune_epochs`` …); parameters that are None keep the default."""
+    names = {item.name for item in dataclasses.fields(train.TrainConfig)}
+    values = {name: params[prefix + name] for name in names
+              if params.get(prefix + name) is not None}
+    return train.TrainConfig(**values)
+
+
+def _labelled(entry: cache.Entry) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Windows with a binary label (AFL, y = -1, left out), their labels and patients."""
+    manifest = entry.tables["manifest"]
+    manifest = manifest[manifest["y"] != TARGET["AFL"]]
+    return manifest, manifest["y"].to_numpy().astype(int), manifest["patient_id"].to_numpy()
+
+
+def _finite(value: Any) -> bool:
+    if isinstance(value, list):
+        return all(_finite(item) for item in value)
+    return not (isinstance(value, float) and not np.isfinite(value))

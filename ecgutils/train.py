@@ -1,0 +1,387 @@
+"""Fitting and patient-grouped cross-validation of the Keras models.
+
+Every fit uses class weights (AF is the minority), early stopping with the best epoch's
+weights restored, monitored on a validation set of *training* patients, and fixed seeds.
+:func:`cross_validate` runs one fit per fold, checks that train, validation and test patients
+are disjoint before each fit, and returns out-of-fold probabilities: every window's
+probability comes from the fold model that never saw its patient.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from ecgutils import config, metrics, splits
+from ecgutils.errors import UnknownNameError
+from ecgutils.progress import progress
+
+# Each fold builds a fresh model, which TensorFlow reports as "retracing" — expected here.
+logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+MONITORS = ("val_pr_auc", "val_loss")
+SCHEDULES = ("cosine", "constant")
+THRESHOLDS = ("validation", "fixed")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How one model is fitted.
+
+    Attributes
+    ----------
+    epochs : int
+        Most epochs per fit.
+    batch_size : int
+    learning_rate : float
+        Adam's initial learning rate.
+    schedule : {"cosine", "constant"}
+        Cosine decay of the learning rate over ``epochs`` (to 5 %), or constant.
+    patience : int
+        Early stopping: epochs without improvement of ``monitor`` before stopping.
+    monitor : {"val_pr_auc", "val_loss"}
+        What early stopping (and the restored epoch) is chosen on. PR-AUC of the AF class
+        tracks what matters for a minority class better than the loss.
+    class_weight : bool
+        Weight classes inversely to their frequency in the training windows.
+    augment : bool
+        Random amplitude scaling (×0.8–1.25), circular time shift and Gaussian noise
+        (σ = 0.05 of a z-scored window) during training only (1D inputs only).
+    threshold : {"validation", "fixed"}
+        Decision threshold: the one maximising F1 on the validation patients, or 0.5.
+    seed : int
+    """
+
+    epochs: int = 15
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    schedule: str = "cosine"
+    patience: int = 5
+    monitor: str = "val_pr_auc"
+    class_weight: bool = True
+    augment: bool = False
+    threshold: str = "validation"
+    seed: int = config.DEFAULT_SEED
+
+    def __post_init__(self) -> None:
+        for name, value, allowed in (("monitor", self.monitor, MONITORS),
+                                     ("schedule", self.schedule, SCHEDULES),
+                                     ("threshold", self.threshold, THRESHOLDS)):
+            if value not in allowed:
+                raise UnknownNameError(
+                    f"unknown {name} {value!r}; choose one of {', '.join(allowed)}"
+                )
+        if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
+            raise ValueError(
+                f"epochs, batch_size and learning_rate must be positive; got {self.epochs}, "
+                f"{self.batch_size}, {self.learning_rate}"
+            )
+
+
+@dataclass
+class FitResult:
+    """A fitted model and how the fit went."""
+
+    model: keras.Model
+    history: dict[str, list[float]]
+    best_epoch: int
+    epochs_run: int
+    fit_s: float
+    train_windows_per_s: float
+    threshold: float
+    validation: dict[str, Any]
+    validation_prob: np.ndarray
+
+
+@dataclass
+class FoldResult:
+    number: int
+    test: np.ndarray
+    prob: np.ndarray
+    threshold: float
+    history: dict[str, list[float]]
+    best_epoch: int
+    epochs_run: int
+    fit_s: float
+    train_windows_per_s: float
+    predict_windows_per_s: float
+    validation: dict[str, Any]
+    partition: str
+    validation_y: np.ndarray
+    validation_prob: np.ndarray
+    model_path: str | None = None
+
+
+@dataclass
+class CVResult:
+    """Out-of-fold predictions of a cross-validation.
+
+    ``prob`` and ``threshold`` hold, for every window, the probability and the decision
+    threshold of the fold whose test part it was in (NaN for windows in no test part).
+    """
+
+    prob: np.ndarray
+    threshold: np.ndarray
+    fold_of: np.ndarray
+    folds: list[FoldResult] = field(default_factory=list)
+
+    @property
+    def tested(self) -> np.ndarray:
+        return ~np.isnan(self.prob)
+
+    @property
+    def pred(self) -> np.ndarray:
+        return (self.prob >= self.threshold).astype(np.int8)
+
+
+def seed_all(seed: int) -> None:
+    """Seed Python, NumPy and Keras (TensorFlow) generators."""
+    config.seed_everything(seed)
+    keras.utils.set_random_seed(seed)
+
+
+def as_input(X: np.ndarray) -> np.ndarray:
+    """Add the trailing channel axis Keras expects: (n, 5000) → (n, 5000, 1)."""
+    return np.asarray(X, dtype=np.float32)[..., None]
+
+
+def fit(
+    build_model: Callable[[], keras.Model],
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_val: np.ndarray,
+    y_val: np.ndarray,
+    cfg: TrainConfig = TrainConfig(),
+    initial_weights: Sequence[np.ndarray] | None = None,
+    verbose: int = 0,
+) -> FitResult:
+    """Fit a fresh model with class weights and early stopping on the validation set.
+
+    Parameters
+    ----------
+    build_model : callable
+        Returns an uncompiled Keras model (one sigmoid output).
+    X_train, X_val : ndarray
+        Windows (n, 5000) or spectrograms (n, n_freqs, n_times); a channel axis is added.
+    y_train, y_val : ndarray of {0, 1}
+    cfg : TrainConfig
+    initial_weights : list of ndarray, optional
+        Start from these weights (e.g. a model pre-trained on CinC 2017) instead of random.
+    verbose : int
+        Keras verbosity.
+
+    Returns
+    -------
+    FitResult
+        The model holds the weights of the best epoch by ``cfg.monitor``.
+    """
+    y_train = np.asarray(y_train, dtype=np.float32)
+    y_val = np.asarray(y_val, dtype=np.float32)
+    if y_train.size == 0 or y_val.size == 0:
+        raise ValueError(f"empty training ({y_train.size}) or validation ({y_val.size}) set")
+    seed_all(cfg.seed)
+    model = build_model()
+    if initial_weights is not None:
+        model.set_weights(initial_weights)
+    trained = _with_augmentation(model, cfg) if cfg.augment else model
+    steps = int(np.ceil(y_train.size / cfg.batch_size)) * cfg.epochs
+    rate = (keras.optimizers.schedules.CosineDecay(cfg.learning_rate, steps, alpha=0.05)
+            if cfg.schedule == "cosine" else cfg.learning_rate)
+    trained.compile(
+        optimizer=keras.optimizers.Adam(rate),
+        loss="binary_crossentropy",
+        metrics=[keras.metrics.AUC(curve="PR", name="pr_auc"),
+                 keras.metrics.AUC(name="auroc")],
+    )
+    # PR-AUC means nothing on a validation set without AF: fall back to the loss there.
+    monitor = cfg.monitor if y_val.any() else "val_loss"
+    stopper = keras.callbacks.EarlyStopping(
+        monitor=monitor, mode="min" if monitor == "val_loss" else "max",
+        patience=cfg.patience, restore_best_weights=True,
+    )
+    began = time.perf_counter()
+    history = trained.fit(
+        as_input(X_train), y_train,
+        validation_data=(as_input(X_val), y_val),
+        epochs=cfg.epochs, batch_size=cfg.batch_size, shuffle=True,
+        class_weight=_class_weights(y_train) if cfg.class_weight else None,
+        callbacks=[stopper], verbose=verbose,
+    ).history
+    fit_s = time.perf_counter() - began
+    epochs_run = len(history["loss"])
+    monitored = np.asarray(history[monitor])
+    best_epoch = int(np.argmin(monitored) if monitor == "val_loss" else np.argmax(monitored))
+    prob_val = predict(model, X_val)
+    threshold = (metrics.best_threshold(y_val, prob_val)
+                 if cfg.threshold == "validation" else 0.5)
+    validation = metrics.binary_metrics(y_val.astype(int), prob_val, threshold)
+    validation["monitor"] = monitor
+    return FitResult(
+        model=model,
+        history={key: [float(v) for v in values] for key, values in history.items()},
+        best_epoch=best_epoch + 1,
+        epochs_run=epochs_run,
+        fit_s=fit_s,
+        train_windows_per_s=y_train.size * epochs_run / fit_s,
+        threshold=float(threshold),
+        validation={key: _plain(value) for key, value in validation.items()},
+        validation_prob=prob_val,
+    )
+
+
+def predict(model: keras.Model, X: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """AF probability of each window, shape (n,)."""
+    if len(X) == 0:
+        return np.zeros(0, dtype=np.float64)
+    return np.asarray(model.predict(as_input(X), batch_size=batch_size, verbose=0),
+                      dtype=np.float64).ravel()
+
+
+def cross_validate(
+    X: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    folds: Sequence[splits.Fold],
+    build_model: Callable[[], keras.Model],
+    cfg: TrainConfig = TrainConfig(),
+    extra_train: tuple[np.ndarray, np.ndarray] | None = None,
+    extra_validation: tuple[np.ndarray, np.ndarray] | None = None,
+    initial_weights: Sequence[np.ndarray] | None = None,
+    save_dir: str | os.PathLike | None = None,
+    name: str = "model",
+    verbose: int = 0,
+) -> CVResult:
+    """One fit per fold; out-of-fold probabilities for every tested window.
+
+    Parameters
+    ----------
+    X, y, groups : ndarray
+        Windows, binary labels (1 AF, 0 non-AF) and patient id of each window.
+    folds : sequence of splits.Fold
+        Index sets. For grouped folds, patient disjointness of train / validation / test is
+        asserted before each fit (``splits.LeakageError`` otherwise).
+    build_model : callable
+        Returns a fresh uncompiled model.
+    cfg : TrainConfig
+    extra_train, extra_validation : (X, y), optional
+        Windows of *other patients* (another database) added to every fold's training or
+        validation set — e.g. CinC 2017 when testing on mitdb. Never tested on.
+    initial_weights : list of ndarray, optional
+        Weights every fold starts from (a pre-trained model).
+    save_dir : path, optional
+        Save each fold's model as ``<save_dir>/<name>_fold<k>.keras``.
+    name : str
+        Prefix of the saved models and the progress bar.
+
+    Returns
+    -------
+    CVResult
+    """
+    y = np.asarray(y)
+    groups = np.asarray(groups)
+    prob = np.full(y.size, np.nan)
+    threshold = np.full(y.size, np.nan)
+    fold_of = np.full(y.size, -1, dtype=np.int16)
+    results = []
+    for fold in progress(folds, f"{name} folds"):
+        if fold.kind == "grouped":
+            partition = splits.assert_disjoint(
+                train=groups[fold.train], validation=groups[fold.validation],
+                test=groups[fold.test],
+            )
+        else:
+            partition = (f"random split (NOT patient-disjoint): train {fold.train.size}, "
+                         f"validation {fold.validation.size}, test {fold.test.size} windows")
+        X_train, y_train = X[fold.train], y[fold.train]
+        X_val, y_val = X[fold.validation], y[fold.validation]
+        if extra_train is not None:
+            X_train = np.concatenate([X_train, extra_train[0]])
+            y_train = np.concatenate([y_train, extra_train[1]])
+        if extra_validation is not None:
+            X_val = np.concatenate([X_val, extra_validation[0]])
+            y_val = np.concatenate([y_val, extra_validation[1]])
+        result = fit(build_model, X_train, y_train, X_val, y_val,
+                     TrainConfig(**{**cfg.__dict__, "seed": cfg.seed + fold.number}),
+                     initial_weights, verbose)
+        began = time.perf_counter()
+        prob_test = predict(result.model, X[fold.test])
+        predict_s = time.perf_counter() - began
+        prob[fold.test] = prob_test
+        threshold[fold.test] = result.threshold
+        fold_of[fold.test] = fold.number
+        model_path = None
+        if save_dir is not None:
+            model_path = str(save_model(result.model,
+                                        Path(save_dir) / f"{name}_fold{fold.number}.keras"))
+        results.append(FoldResult(
+            number=fold.number, test=np.asarray(fold.test), prob=prob_test,
+            threshold=result.threshold, history=result.history, best_epoch=result.best_epoch,
+            epochs_run=result.epochs_run, fit_s=result.fit_s,
+            train_windows_per_s=result.train_windows_per_s,
+            predict_windows_per_s=fold.test.size / max(predict_s, 1e-9),
+            validation=result.validation, partition=partition, validation_y=y_val.astype(int),
+            validation_prob=result.validation_prob, model_path=model_path,
+        ))
+    return CVResult(prob=prob, threshold=threshold, fold_of=fold_of, folds=results)
+
+
+def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
+    """Save as ``.keras`` through a temporary file and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
+    try:
+        model.save(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _class_weights(y: np.ndarray) -> dict[int, float]:
+    counts = np.bincount(y.astype(int), minlength=2).astype(float)
+    counts[counts == 0] = 1.0
+    return {label: float(y.size / (2 * counts[label])) for label in (0, 1)}
+
+
+def _with_augmentation(model: keras.Model, cfg: TrainConfig) -> keras.Model:
+    if len(model.input_shape) != 3:
+        raise ValueError("augmentation is implemented for 1D windows only")
+    inputs = keras.Input(model.input_shape[1:])
+    augmented = _Augment(seed=cfg.seed)(inputs)
+    return keras.Model(inputs, model(augmented))
+
+
+class _Augment(keras.layers.Layer):
+    """Training-time amplitude scaling, circular shift and Gaussian noise of 1D windows."""
+
+    def __init__(self, seed: int, **kwargs):
+        super().__init__(**kwargs)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=None):
+        if not training:
+            return inputs
+        ops = keras.ops
+        batch = ops.shape(inputs)[0]
+        log_scale = keras.random.uniform((batch, 1, 1), -0.223, 0.223,
+                                         seed=self.seed_generator)
+        shifted = ops.roll(inputs, shift=int(np.random.default_rng().integers(0, 5000)),
+                           axis=1)
+        noise = keras.random.normal(ops.shape(inputs), stddev=0.05, seed=self.seed_generator)
+        return shifted * ops.exp(log_scale) + noise
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

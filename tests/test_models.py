@@ -1,0 +1,39 @@
+import numpy as np
+import pytest
+
+from ecgutils import models
+from ecgutils.errors import UnknownNameError
+
+
+def test_cnn1d_maps_windows_to_one_probability_each():
+    model = models.cnn1d()
+    assert model.input_shape == (None, 5000, 1)
+    out = model.predict(np.random.default_rng(0).normal(size=(3, 5000, 1)), verbose=0)
+    assert out.shape == (3, 1)
+    assert np.all((out > 0) & (out < 1))
+    assert model.count_params() == 47473
+
+
+def test_cnn2d_reads_21_by_77_spectrograms():
+    model = models.cnn2d()
+    assert model.input_shape == (None, 21, 77, 1)
+    assert model.predict(np.zeros((2, 21, 77, 1)), verbose=0).shape == (2, 1)
+
+
+def test_residual_blocks_add_a_skip_connection_and_parameters():
+    plain, residual = models.cnn1d(), models.cnn1d(residual=True)
+    assert any(layer.__class__.__name__ == "Add" for layer in residual.layers)
+    assert residual.count_params() > plain.count_params()
+
+
+def test_every_kernel_carries_the_l2_penalty_and_dropout_is_present():
+    model = models.cnn1d(l2=1e-3, dropout=0.4)
+    kernels = [layer for layer in model.layers if hasattr(layer, "kernel_regularizer")
+               and layer.kernel_regularizer is not None]
+    assert len(kernels) == 5  # 4 convolutions + the output unit
+    assert [layer.rate for layer in model.layers if layer.__class__.__name__ == "Dropout"] == [0.4]
+
+
+def test_unknown_model_kind_is_refused():
+    with pytest.raises(UnknownNameError, match="lstm"):
+        models.build("lstm")

@@ -1,0 +1,85 @@
+import numpy as np
+import pytest
+
+from ecgutils import models, preprocess, splits, train
+from ecgutils.errors import UnknownNameError
+
+
+@pytest.fixture(scope="module")
+def small_windows(mitdb_root):
+    # Real windows: sinus (100) and AF (210), 30 windows of each record.
+    entry = preprocess.build(preprocess.default_params("mitdb", records=("100", "210")))
+    manifest = entry.tables["manifest"]
+    keep = np.concatenate([np.flatnonzero(manifest["record"].eq(r).to_numpy())[:30]
+                           for r in ("100", "210")])
+    return (np.asarray(entry.arrays["X"])[keep], manifest["y"].to_numpy()[keep].astype(int),
+            manifest["patient_id"].to_numpy()[keep])
+
+
+def _tiny():
+    return models.cnn1d(filters=(4, 4), dropout=0.1)
+
+
+def test_a_tiny_model_trains_and_predicts_one_probability_per_window(small_windows):
+    X, y, _ = small_windows
+    result = train.fit(_tiny, X[::2], y[::2], X[1::2], y[1::2],
+                       train.TrainConfig(epochs=1, batch_size=16))
+    prob = train.predict(result.model, X)
+    assert prob.shape == (60,)
+    assert np.all((prob >= 0) & (prob <= 1))
+    assert result.epochs_run == 1 and result.best_epoch == 1
+    assert set(result.history) >= {"loss", "val_loss", "pr_auc", "val_pr_auc"}
+    assert 0 <= result.threshold <= 1
+
+
+def test_the_same_seed_gives_the_same_predictions(small_windows):
+    X, y, _ = small_windows
+    cfg = train.TrainConfig(epochs=2, batch_size=16, seed=7)
+    first = train.predict(train.fit(_tiny, X[::2], y[::2], X[1::2], y[1::2], cfg).model, X)
+    second = train.predict(train.fit(_tiny, X[::2], y[::2], X[1::2], y[1::2], cfg).model, X)
+    assert np.array_equal(first, second)
+
+
+def test_class_weights_balance_the_classes():
+    weights = train._class_weights(np.array([0] * 90 + [1] * 10))
+    assert weights == {0: pytest.approx(100 / 180), 1: pytest.approx(5.0)}
+
+
+def test_cross_validation_refuses_a_fold_that_shares_a_patient(small_windows):
+    X, y, groups = small_windows
+    leaky = splits.Fold(number=0, train=np.arange(0, 40), validation=np.arange(40, 50),
+                        test=np.arange(35, 60), kind="grouped")
+    with pytest.raises(splits.LeakageError, match="mitdb:210"):
+        train.cross_validate(X, y, groups, [leaky], _tiny, train.TrainConfig(epochs=1))
+
+
+def test_cross_validation_fills_out_of_fold_probabilities(small_windows):
+    X, y, _ = small_windows
+    # 6 pseudo-patients of 10 consecutive windows, 3 sinus and 3 AF.
+    groups = np.repeat(np.arange(6), 10).astype(str)
+    folds = splits.grouped_folds(y, groups, n_splits=3, seed=0)
+    cv = train.cross_validate(X, y, groups, folds, _tiny, train.TrainConfig(epochs=1))
+    assert cv.tested.all()
+    assert set(cv.fold_of) == {0, 1, 2}
+    assert all("disjoint by patient" in fold.partition for fold in cv.folds)
+    for fold in cv.folds:
+        assert np.array_equal(cv.prob[fold.test], fold.prob)
+
+
+def test_bad_training_settings_get_one_clear_error():
+    with pytest.raises(UnknownNameError, match="val_acc"):
+        train.TrainConfig(monitor="val_acc")
+    with pytest.raises(ValueError, match="epochs"):
+        train.TrainConfig(epochs=0)
+
+
+def test_saved_model_loads_back_with_the_same_predictions(small_windows, tmp_path):
+    import keras
+
+    X, y, _ = small_windows
+    model = train.fit(_tiny, X[::2], y[::2], X[1::2], y[1::2],
+                      train.TrainConfig(epochs=1)).model
+    path = train.save_model(model, tmp_path / "m.keras")
+    assert [p.name for p in tmp_path.iterdir()] == ["m.keras"]
+    loaded = keras.models.load_model(path)
+    assert np.allclose(train.predict(loaded, X[:5]), train.predict(model, X[:5]), atol=1e-6)
