@@ -211,12 +211,43 @@ def _markdown(summary: dict[str, Any]) -> str:
     ]
     lines += [f"| {nb['name']} | {nb['status']} | {nb['wall_s']:.1f} |"
               for nb in summary["notebooks"]]
-    lines += ["", "| metric | value |", "|---|---:|"]
+    lines += _headline_table(summary["metrics"])
+    lines += ["", "All exported metrics:", "", "| metric | value |", "|---|---:|"]
     for key, value in summary["metrics"].items():
         shown = f"[{value[0]:.3f}, {value[1]:.3f}]" if isinstance(value, list) else (
             f"{value:.6g}" if isinstance(value, float) else str(value))
         lines.append(f"| `{key}` | {shown} |")
     return "\n".join(lines) + "\n"
+
+
+HEADLINE = ("accuracy", "se", "sp", "ppv", "f1", "auroc")
+
+
+def _headline_table(metrics: dict[str, Any]) -> list[str]:
+    """One row per evaluated ``<dataset>.<model>.<split>``: the headline metrics with CIs."""
+    prefixes = sorted({key[: -len(".f1")] for key in metrics
+                       if key.endswith(".f1") and f"{key}_ci95" in metrics})
+    if not prefixes:
+        return []
+    lines = ["", "Pooled out-of-fold metrics, 95 % CI from a bootstrap over patients (CinC 2017: "
+             "records, no patient ids published):", "",
+             "| dataset | model | split | patients | AF windows | non-AF windows | "
+             + " | ".join(HEADLINE) + " |",
+             "|---|---|---|---:|---:|---:|" + "---|" * len(HEADLINE)]
+    for prefix in prefixes:
+        dataset, model, split = prefix.split(".", 2)
+        cells = []
+        for name in HEADLINE:
+            value, ci = metrics.get(f"{prefix}.{name}"), metrics.get(f"{prefix}.{name}_ci95")
+            cell = "n/a" if value is None else f"{value:.3f}"
+            if isinstance(ci, list) and len(ci) == 2:
+                cell += f" [{ci[0]:.2f}, {ci[1]:.2f}]"
+            cells.append(cell)
+        counts = [str(metrics.get(f"{prefix}.{name}", "")) for name in
+                  ("n_patients", "n_windows_af", "n_windows_non_af")]
+        lines.append(f"| {dataset} | {model} | {split} | " + " | ".join(counts) + " | "
+                     + " | ".join(cells) + " |")
+    return lines
 
 
 def _literal(text: str) -> Any:

@@ -14,6 +14,7 @@ This machine is noisy (up to 2x between runs): compare rows of one run only.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -37,12 +38,25 @@ CONFIGS: dict[str, tuple[str, dict, dict]] = {
     "schedule_prauc_30ep": ("cnn1d", {}, {"epochs": 30, "patience": 8}),
     # schedule_prauc_30ep + residual blocks.
     "residual": ("cnn1d", {"residual": True}, {"epochs": 30, "patience": 8}),
+    # schedule_prauc_30ep + a fifth block: receptive field ~18 s instead of ~4.6 s, so the
+    # features can compare many beats (AF is an irregular rhythm over many beats).
+    "deep5": ("cnn1d", {"filters": (16, 32, 64, 64, 128)}, {"epochs": 30, "patience": 8}),
+    # deep5 + a sixth block: the receptive field spans the whole 20-s window.
+    "deep6": ("cnn1d", {"filters": (16, 32, 64, 64, 128, 128)}, {"epochs": 30, "patience": 8}),
+    # deep5 + amplitude/shift/noise augmentation.
+    "deep5_augment": ("cnn1d", {"filters": (16, 32, 64, 64, 128)},
+                      {"epochs": 30, "patience": 8, "augment": True}),
+    # deep5 + residual blocks.
+    "deep5_residual": ("cnn1d", {"filters": (16, 32, 64, 64, 128), "residual": True},
+                       {"epochs": 30, "patience": 8}),
     # schedule_prauc_30ep + wider filters.
     "wide": ("cnn1d", {"filters": (32, 64, 128, 128)}, {"epochs": 30, "patience": 8}),
     # schedule_prauc_30ep + amplitude/shift/noise augmentation.
     "augment": ("cnn1d", {}, {"epochs": 30, "patience": 8, "augment": True}),
     # 2D CNN on spectrograms with the same training recipe.
     "cnn2d": ("cnn2d", {}, {"epochs": 30, "patience": 8}),
+    # cnn2d + two more blocks: the whole 20 s of receptive field along time instead of ~4.6 s.
+    "cnn2d_deep5": ("cnn2d", {"filters": (16, 32, 64, 64, 128)}, {"epochs": 30, "patience": 8}),
 }
 
 
@@ -91,18 +105,34 @@ def main() -> None:
     groups = manifest["patient_id"].to_numpy()
     folds = splits.grouped_folds(y, groups, n_splits=5, seed=config.DEFAULT_SEED)[: args.folds]
     X_raw, X_stft = np.asarray(entry.arrays["X"]), np.asarray(entry.arrays["S"])
-    rows = []
+    # Rows of earlier runs (other configurations, same folds) are kept: a run with --only
+    # replaces just its rows. Timings of rows from different runs are not comparable.
+    previous = config.reports_dir() / "benchmarks-levers.json"
+    rows = {}
+    if previous.is_file():
+        earlier = json.loads(previous.read_text())
+        if earlier.get("folds") == args.folds and earlier.get("max_records") == args.max_records:
+            rows = {row["config"]: row for row in earlier["rows"]}
+    stamp = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     for name in args.only or CONFIGS:
-        rows.append(run_config(name, X_raw, X_stft, y, groups, folds))
-        print(rows[-1], flush=True)
-    table = pd.DataFrame(rows)
+        rows[name] = {**run_config(name, X_raw, X_stft, y, groups, folds), "run": stamp}
+        print(rows[name], flush=True)
+        _write(rows, args, folds)
+
+
+def _write(rows: dict, args: argparse.Namespace, folds) -> None:
+    """Write the table of every row so far (a long run keeps what it measured if stopped)."""
+    previous = config.reports_dir() / "benchmarks-levers.json"
+    table = pd.DataFrame([rows[name] for name in CONFIGS if name in rows])
     header = (f"# Training levers on CinC 2017 (AF vs rest), {args.folds} of 5 record-grouped "
-              f"folds, {int(sum(f.test.size for f in folds))} out-of-fold records\n\n")
+              f"folds, {int(sum(f.test.size for f in folds))} out-of-fold records. Timings of "
+              f"rows from different runs (column `run`) are not comparable; this machine is "
+              f"noisy.\n\n")
     text = header + reporting.markdown_table(table)
     print(text)
     atomic_write_text(config.reports_dir() / "benchmarks-levers.md", text)
-    atomic_write_json(config.reports_dir() / "benchmarks-levers.json",
-                      {"folds": args.folds, "rows": table.to_dict(orient="records")})
+    atomic_write_json(previous, {"folds": args.folds, "max_records": args.max_records,
+                                 "rows": table.to_dict(orient="records")})
 
 
 def _counts_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:

@@ -51,6 +51,17 @@ PROFILES: dict[str, dict[str, Any]] = {
         "finetune_epochs": 5,
         "n_boot": 1000,
     },
+    # The default study with longer training (the CNN notebooks take about 3x as long).
+    "full": {
+        "dataset": "mitdb",
+        "records": None,
+        "cinc_max_records": None,
+        "seed": DEFAULT_SEED,
+        "n_splits": 5,
+        "epochs": 40,
+        "finetune_epochs": 10,
+        "n_boot": 1000,
+    },
     "afdb": {
         "dataset": "afdb",
         "records": None,

@@ -197,6 +197,8 @@ def export_keys(study: Study) -> dict[str, Any]:
         keys[f"{study.name}.{metric}_ci95"] = ev[f"{metric}_ci95"]
     for count in ("n_patients", "n_windows_af", "n_windows_non_af"):
         keys[f"{study.name}.{count}"] = ev[count]
+    keys[f"{study.name}.disjointness"] = " | ".join(
+        f"fold {fold.number}: {fold.partition}" for fold in study.cv.folds)
     rates = throughput(study)
     keys[f"{study.name}.train_windows_per_s"] = rates["train_windows_per_s"]
     keys[f"{study.name}.predict_windows_per_s"] = rates["predict_windows_per_s"]

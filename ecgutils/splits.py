@@ -94,7 +94,7 @@ def assert_disjoint(**parts: np.ndarray) -> str:
                 )
     counts = [
         f"{name} {len(patients[name])}"
-        + (" patients" if index == 0 else "")
+        + ((" patient" if len(patients[name]) == 1 else " patients") if index == 0 else "")
         + f" ({len(np.asarray(parts[name]))}"
         + (" windows)" if index == 0 else ")")
         for index, name in enumerate(names)
