@@ -11,7 +11,7 @@ def test_cnn1d_maps_windows_to_one_probability_each():
     out = model.predict(np.random.default_rng(0).normal(size=(3, 5000, 1)), verbose=0)
     assert out.shape == (3, 1)
     assert np.all((out > 0) & (out < 1))
-    assert model.count_params() == 47473
+    assert model.count_params() == 105393
 
 
 def test_cnn2d_reads_21_by_77_spectrograms():
@@ -30,7 +30,7 @@ def test_every_kernel_carries_the_l2_penalty_and_dropout_is_present():
     model = models.cnn1d(l2=1e-3, dropout=0.4)
     kernels = [layer for layer in model.layers if hasattr(layer, "kernel_regularizer")
                and layer.kernel_regularizer is not None]
-    assert len(kernels) == 5  # 4 convolutions + the output unit
+    assert len(kernels) == 6  # 5 convolutions + the output unit
     assert [layer.rate for layer in model.layers if layer.__class__.__name__ == "Dropout"] == [0.4]
 
 
