@@ -10,26 +10,16 @@ from __future__ import annotations
 
 import platform
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import wfdb  # noqa: E402
+from _timing import best_of, throughput_rows  # noqa: E402
 
 from ecgutils import config, datasets, records  # noqa: E402
 from ecgutils.fileio import atomic_write_json, atomic_write_text  # noqa: E402
-
-
-def best_of(repeats: int, run) -> float:
-    """Fastest wall time of ``repeats`` calls (s)."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
@@ -77,10 +67,7 @@ def main() -> None:
         f"Python {platform.python_version()}, {platform.machine()}, "
         f"{len(mitdb_names)} mitdb records, {len(cinc_names)} CinC records; best of 3.",
         "",
-        "| what | seconds | throughput |",
-        "|---|---:|---:|",
-        *[f"| {r['what']} | {r['seconds']:.3f} | {r['throughput']:,.0f} {r['unit']} |"
-          for r in results],
+        *throughput_rows(results),
         "",
         f"records.read runs at {ratio:.2f}x the speed of the bare wfdb calls it wraps.",
     ]

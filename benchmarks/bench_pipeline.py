@@ -12,26 +12,17 @@ from __future__ import annotations
 import os
 import platform
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
+from _timing import best_of, throughput_rows  # noqa: E402
 from scipy import signal as scipy_signal  # noqa: E402
 
 from ecgutils import config, models, preprocess, records, signal, spectrogram, train  # noqa: E402
 from ecgutils.fileio import atomic_write_json, atomic_write_text  # noqa: E402
-
-
-def best_of(repeats: int, run) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
@@ -75,9 +66,7 @@ def main() -> None:
     lines = ["# Pipeline benchmarks", "",
              f"Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPU "
              f"cores, {len(X)} real mitdb windows (records 100, 201, 203); best of 2-3.", "",
-             "| what | seconds | throughput |", "|---|---:|---:|",
-             *[f"| {r['what']} | {r['seconds']:.3f} | {r['throughput']:,.0f} {r['unit']} |"
-               for r in results]]
+             *throughput_rows(results)]
     stft_ratio = results[3]["seconds"] / results[2]["seconds"]
     lines += ["", f"log_stft is {stft_ratio:.1f}x faster than scipy's default STFT settings."]
     text = "\n".join(lines) + "\n"

@@ -67,9 +67,7 @@ def cnn1d(
         x = _block(x, width, kernel_size, reg, residual, layers.Conv1D)
         if dropout:
             x = layers.SpatialDropout1D(dropout / 2)(x)
-    x = layers.GlobalAveragePooling1D()(x)
-    x = layers.Dropout(dropout)(x)
-    outputs = layers.Dense(1, activation="sigmoid", kernel_regularizer=reg, name="p_af")(x)
+    outputs = _head(layers.GlobalAveragePooling1D()(x), dropout, reg)
     return keras.Model(inputs, outputs, name="cnn1d_res" if residual else "cnn1d")
 
 
@@ -111,9 +109,7 @@ def cnn2d(
         x = _block(x, width, kernel_size, reg, residual, layers.Conv2D)
         if dropout:
             x = layers.SpatialDropout2D(dropout / 2)(x)
-    x = layers.GlobalAveragePooling2D()(x)
-    x = layers.Dropout(dropout)(x)
-    outputs = layers.Dense(1, activation="sigmoid", kernel_regularizer=reg, name="p_af")(x)
+    outputs = _head(layers.GlobalAveragePooling2D()(x), dropout, reg)
     return keras.Model(inputs, outputs, name="cnn2d_res" if residual else "cnn2d")
 
 
@@ -125,6 +121,12 @@ def build(kind: str, **hyper) -> keras.Model:
     if kind not in BUILDERS:
         raise UnknownNameError(f"unknown model {kind!r}; choose one of {', '.join(BUILDERS)}")
     return BUILDERS[kind](**hyper)
+
+
+def _head(pooled, dropout: float, reg):
+    """Dropout and one sigmoid unit: the probability of AF."""
+    x = layers.Dropout(dropout)(pooled)
+    return layers.Dense(1, activation="sigmoid", kernel_regularizer=reg, name="p_af")(x)
 
 
 def _block(x, width: int, kernel_size: int, reg, residual: bool, conv):

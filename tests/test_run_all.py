@@ -90,3 +90,17 @@ def test_every_notebook_declares_profile_and_data_dir_parameters():
         declared = papermill.inspect_notebook(str(notebook))
         assert {"profile", "data_dir"} <= set(declared), notebook.name
         assert declared["profile"]["default"] == "None", notebook.name
+
+
+def test_summary_markdown_has_one_headline_row_per_evaluated_model():
+    metrics = {"mitdb.data.n_windows": 4320}
+    for name in run_all.HEADLINE:
+        metrics[f"mitdb.cnn1d.grouped.{name}"] = 0.5
+        metrics[f"mitdb.cnn1d.grouped.{name}_ci95"] = [0.25, 0.75]
+    metrics.update({"mitdb.cnn1d.grouped.n_patients": 47, "mitdb.cnn1d.grouped.n_windows_af": 400,
+                    "mitdb.cnn1d.grouped.n_windows_non_af": 3885})
+    lines = run_all._headline_table(metrics)
+    rows = [line for line in lines if line.startswith("| mitdb")]
+    assert rows == ["| mitdb | cnn1d | grouped | 47 | 400 | 3885 | "
+                    + " | ".join(["0.500 [0.25, 0.75]"] * 6) + " |"]
+    assert run_all._headline_table({"mitdb.data.n_windows": 1}) == []
