@@ -278,6 +278,36 @@ def apply_temperature(prob: Any, temperature: float) -> np.ndarray:
     return special.expit(_logit(p) / float(temperature))
 
 
+def fit_platt(y_true: Any, prob: Any) -> tuple[float, float]:
+    """Platt scaling: slope a and intercept b minimising the log-loss of
+    ``sigmoid(a * logit(prob) + b)``.
+
+    Unlike a temperature, the intercept can undo a shift of all probabilities — the shift
+    that class weights put into a model's outputs (trained as if the classes were balanced).
+    Fit it on validation windows.
+
+    Returns
+    -------
+    (a, b) : tuple of float
+    """
+    y, p = _validate(y_true, prob)
+    logits = _logit(p)
+
+    def log_loss(params: np.ndarray) -> float:
+        z = params[0] * logits + params[1]
+        return float(np.mean(np.logaddexp(0.0, z) - y * z))
+
+    fit = optimize.minimize(log_loss, x0=np.array([1.0, 0.0]), method="Nelder-Mead",
+                            options={"xatol": 1e-6, "fatol": 1e-9, "maxiter": 2000})
+    return float(fit.x[0]), float(fit.x[1])
+
+
+def apply_platt(prob: Any, slope: float, intercept: float) -> np.ndarray:
+    """``sigmoid(slope * logit(prob) + intercept)`` (see :func:`fit_platt`)."""
+    p = _validate_prob(prob)
+    return special.expit(float(slope) * _logit(p) + float(intercept))
+
+
 def reliability(y_true: Any, prob: Any, n_bins: int = 10) -> pd.DataFrame:
     """Reliability table: observed AF fraction against mean predicted probability per bin.
 

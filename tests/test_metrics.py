@@ -287,3 +287,19 @@ def test_per_window_thresholds_score_each_window_against_its_own_fold_threshold(
     assert evaluated["threshold"] == [0.3, 0.5]
     with pytest.raises(ValueError, match="one per window"):
         metrics.binary_metrics(y, prob, np.array([0.3, 0.5]))
+
+
+def test_platt_scaling_undoes_a_shift_that_temperature_cannot():
+    rng = np.random.default_rng(3)
+    true_logit = rng.normal(-2.0, 1.5, 20000)
+    y = (rng.random(20000) < 1 / (1 + np.exp(-true_logit))).astype(int)
+    # What class weights do: every logit shifted up by 2 (probabilities too high).
+    shifted = 1 / (1 + np.exp(-(true_logit + 2.0)))
+    slope, intercept = metrics.fit_platt(y, shifted)
+    assert slope == pytest.approx(1.0, abs=0.1)
+    assert intercept == pytest.approx(-2.0, abs=0.2)
+    platt = metrics.apply_platt(shifted, slope, intercept)
+    temperature = metrics.apply_temperature(shifted, metrics.fit_temperature(y, shifted))
+    ece_platt = metrics.expected_calibration_error(y, platt)
+    assert ece_platt < 0.02
+    assert ece_platt < metrics.expected_calibration_error(y, temperature)
