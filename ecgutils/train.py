@@ -375,8 +375,10 @@ class _Augment(keras.layers.Layer):
         batch = ops.shape(inputs)[0]
         log_scale = keras.random.uniform((batch, 1, 1), -0.223, 0.223,
                                          seed=self.seed_generator)
-        shifted = ops.roll(inputs, shift=int(np.random.default_rng().integers(0, 5000)),
-                           axis=1)
+        # One seeded shift per batch, drawn in the graph (a Python draw would be frozen into
+        # the traced function and differ between processes).
+        shift = keras.random.randint((), 0, ops.shape(inputs)[1], seed=self.seed_generator)
+        shifted = ops.roll(inputs, shift=shift, axis=1)
         noise = keras.random.normal(ops.shape(inputs), stddev=0.05, seed=self.seed_generator)
         return shifted * ops.exp(log_scale) + noise
 

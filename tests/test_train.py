@@ -83,3 +83,12 @@ def test_saved_model_loads_back_with_the_same_predictions(small_windows, tmp_pat
     assert [p.name for p in tmp_path.iterdir()] == ["m.keras"]
     loaded = keras.models.load_model(path)
     assert np.allclose(train.predict(loaded, X[:5]), train.predict(model, X[:5]), atol=1e-6)
+
+
+def test_augmentation_is_seeded_changes_each_batch_and_is_off_at_inference():
+    x = np.tile(np.sin(np.linspace(0, 20, 5000, dtype=np.float32)), (4, 1))[..., None]
+    first, second = train._Augment(seed=3), train._Augment(seed=3)
+    a1, a2 = first(x, training=True), first(x, training=True)
+    assert np.array_equal(np.asarray(a1), np.asarray(second(x, training=True)))
+    assert not np.allclose(np.asarray(a1), np.asarray(a2))
+    assert np.array_equal(np.asarray(first(x, training=False)), x)
