@@ -15,7 +15,6 @@ Every fold asserts that its train, validation and test patients are disjoint
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -216,15 +215,6 @@ def save_predictions(study: Study, folder: str | Path | None = None) -> Path:
     table["fold"] = study.cv.fold_of
     path = folder / f"{study.dataset}_{study.model}_{study.split}.csv"
     return atomic_write(path, lambda stream: stream.write(table.to_csv(index=False).encode()))
-
-
-def config_from_params(params: dict[str, Any], prefix: str = "") -> train.TrainConfig:
-    """A TrainConfig from notebook parameters (``epochs``, ``learning_rate`` … or, with a
-    prefix, ``finetune_epochs`` …); parameters that are None keep the default."""
-    names = {item.name for item in dataclasses.fields(train.TrainConfig)}
-    values = {name: params[prefix + name] for name in names
-              if params.get(prefix + name) is not None}
-    return train.TrainConfig(**values)
 
 
 def _labelled(entry: cache.Entry) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:

@@ -13,7 +13,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -309,7 +309,7 @@ def cross_validate(
             X_val = np.concatenate([X_val, extra_validation[0]])
             y_val = np.concatenate([y_val, extra_validation[1]])
         result = fit(build_model, X_train, y_train, X_val, y_val,
-                     TrainConfig(**{**cfg.__dict__, "seed": cfg.seed + fold.number}),
+                     replace(cfg, seed=cfg.seed + fold.number),
                      initial_weights, verbose)
         began = time.perf_counter()
         prob_test = predict(result.model, X[fold.test])
