@@ -41,6 +41,8 @@ class Job:
     wall_s: float = 0.0
     error: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
+    tables: dict[str, str] = field(default_factory=dict)
+    commit: str = ""  # set for a notebook carried over from an earlier run
 
     @property
     def name(self) -> str:
@@ -69,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"    done in {job.wall_s:.1f} s, {len(job.metrics)} metric(s)", flush=True)
         if args.update_notebooks:
             keep_checked_outputs(out_dir / job.notebook.name, job.notebook)
-    summary = write_summary(profile, jobs)
+    earlier = earlier_jobs(profile, jobs) if args.keep_earlier else []
+    summary = write_summary(profile, sorted(earlier + jobs, key=lambda job: job.name))
     print(f"summary: {summary} and {summary.with_suffix('.md')}")
     if failed is not None:
         print(f"run_all: {failed.name} failed: {failed.error}\n"
@@ -125,6 +128,7 @@ def execute(job: Job, output: Path) -> bool:
     from ecgutils import reporting
 
     reporting.metrics_path(job.name).unlink(missing_ok=True)  # no stale numbers
+    reporting.tables_path(job.name).unlink(missing_ok=True)
     start = time.perf_counter()
     try:
         papermill.execute_notebook(
@@ -148,6 +152,7 @@ def execute(job: Job, output: Path) -> bool:
         job.error = f"{type(exc).__name__}: {exc}"
     job.wall_s = time.perf_counter() - start
     job.metrics = reporting.load_metrics(job.name)
+    job.tables = reporting.load_tables(job.name)
     return job.status == "ok"
 
 
@@ -171,6 +176,34 @@ def keep_checked_outputs(executed: Path, source: Path) -> None:
     print(f"    kept checked outputs in {source.relative_to(ROOT)}")
 
 
+def earlier_jobs(profile: str, jobs: list[Job]) -> list[Job]:
+    """The notebooks not run now whose results the previous summary (same profile) holds, with
+    their metrics files, marked as coming from that earlier run."""
+    import json
+
+    from ecgutils import config, reporting
+
+    path = config.reports_dir() / "summary.json"
+    if not path.is_file():
+        return []
+    previous = json.loads(path.read_text())
+    if previous.get("profile") != profile:
+        return []
+    running = {job.name for job in jobs}
+    carried = []
+    for entry in previous.get("notebooks", []):
+        name = entry["name"]
+        notebook = NOTEBOOK_DIR / f"{name}.ipynb"
+        if name in running or entry.get("status", "").split(" ")[0] != "ok" \
+                or not notebook.is_file():
+            continue
+        commit = entry.get("commit", previous.get("git_commit", "?"))
+        carried.append(Job(notebook, {}, status=f"ok (earlier run, commit {commit})",
+                           wall_s=entry.get("wall_s", 0.0), metrics=reporting.load_metrics(name),
+                           tables=reporting.load_tables(name), commit=commit))
+    return carried
+
+
 def write_summary(profile: str, jobs: list[Job]) -> Path:
     """Write ``reports/summary.json`` and ``reports/summary.md`` (atomically)."""
     from ecgutils import config
@@ -186,19 +219,21 @@ def write_summary(profile: str, jobs: list[Job]) -> Path:
         "python": platform.python_version(),
         "tensorflow": _version("tensorflow-cpu") or _version("tensorflow"),
         "notebooks": [
-            {"name": job.name, "status": job.status, "wall_s": round(job.wall_s, 1)}
+            {"name": job.name, "status": job.status, "wall_s": round(job.wall_s, 1),
+             "commit": job.commit or _git_commit()}
             | ({"error": job.error} if job.error else {})
             for job in jobs
         ],
         "metrics": dict(sorted(metrics.items())),
     }
+    tables = {title: text for job in jobs for title, text in job.tables.items()}
     path = config.reports_dir() / "summary.json"
     atomic_write_json(path, summary)
-    atomic_write_text(path.with_suffix(".md"), _markdown(summary))
+    atomic_write_text(path.with_suffix(".md"), _markdown(summary, tables))
     return path
 
 
-def _markdown(summary: dict[str, Any]) -> str:
+def _markdown(summary: dict[str, Any], tables: dict[str, str] | None = None) -> str:
     lines = [
         "# Latest study run",
         "",
@@ -212,6 +247,8 @@ def _markdown(summary: dict[str, Any]) -> str:
     lines += [f"| {nb['name']} | {nb['status']} | {nb['wall_s']:.1f} |"
               for nb in summary["notebooks"]]
     lines += _headline_table(summary["metrics"])
+    for title, text in (tables or {}).items():
+        lines += ["", f"## {title}", "", text]
     lines += ["", "All exported metrics:", "", "| metric | value |", "|---|---:|"]
     for key, value in summary["metrics"].items():
         shown = f"[{value[0]:.3f}, {value[1]:.3f}]" if isinstance(value, list) else (
@@ -225,8 +262,10 @@ HEADLINE = ("accuracy", "se", "sp", "ppv", "f1", "auroc")
 
 def _headline_table(metrics: dict[str, Any]) -> list[str]:
     """One row per evaluated ``<dataset>.<model>.<split>``: the headline metrics with CIs."""
+    # Gap rows (leaky minus grouped) are differences, not pooled metrics: their own table.
     prefixes = sorted({key[: -len(".f1")] for key in metrics
-                       if key.endswith(".f1") and f"{key}_ci95" in metrics})
+                       if key.endswith(".f1") and f"{key}_ci95" in metrics
+                       and ".gap_" not in key})
     if not prefixes:
         return []
     lines = ["", "Pooled out-of-fold metrics, 95 % CI from a bootstrap over patients (CinC 2017: "
@@ -283,6 +322,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="override a notebook parameter (value parsed as a Python literal)")
     parser.add_argument("--data-dir", help="folder holding the dataset folders "
                         "(default: $ECG_DATA_DIR or data/raw)")
+    parser.add_argument("--keep-earlier", action="store_true",
+                        help="with --only: keep the other notebooks' results of the previous "
+                        "run of the same profile in the summary, marked with their commit")
     parser.add_argument("--update-notebooks", action="store_true",
                         help="after each run, keep the outputs of '# NBVAL_CHECK_OUTPUT' cells "
                         "in notebooks/ and clear the rest (use with --profile smoke)")

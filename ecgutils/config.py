@@ -40,6 +40,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "epochs": 1,
         "finetune_epochs": 1,
         "n_boot": 200,
+        # Leakage study: step of the overlapping windows (s); patients in the CinC probe.
+        "overlap_step_s": 10.0,
+        "probe_max_patients": 50,
     },
     "default": {
         "dataset": "mitdb",
@@ -50,6 +53,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "epochs": 15,
         "finetune_epochs": 5,
         "n_boot": 1000,
+        "overlap_step_s": 10.0,
+        "probe_max_patients": 200,
     },
     # The default study with longer training (the CNN notebooks take about 3x as long).
     "full": {
@@ -61,6 +66,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "epochs": 40,
         "finetune_epochs": 10,
         "n_boot": 1000,
+        "overlap_step_s": 10.0,
+        "probe_max_patients": 200,
     },
     "afdb": {
         "dataset": "afdb",
@@ -71,6 +78,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "epochs": 15,
         "finetune_epochs": 5,
         "n_boot": 1000,
+        "overlap_step_s": 10.0,
+        "probe_max_patients": 200,
     },
 }
 

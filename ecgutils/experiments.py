@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ecgutils import cache, config, metrics, models, splits, train
+from ecgutils.errors import UnknownNameError
 from ecgutils.fileio import atomic_write
 from ecgutils.windows import TARGET
 
@@ -71,14 +72,24 @@ def cinc_study(
     n_splits: int = 5,
     model_hyper: dict[str, Any] | None = None,
     save_dir: str | Path | None = None,
+    scheme: str = "grouped",
+    split: str | None = None,
 ) -> Study:
-    """Record-grouped k-fold CV on CinC 2017, then a final model on all records."""
-    manifest, y, groups = _labelled(entry)
+    """Record-grouped k-fold CV on CinC 2017, then a final model on all records.
+
+    ``scheme="random"`` shuffles windows instead (the leakage study's leaky split, named by
+    ``split``, default ``random``): no final model is fitted and no fold model saved.
+    """
+    split = _split_name(scheme, split)
+    manifest, y, groups = labelled(entry)
     X = model_inputs(entry, kind)[manifest.index.to_numpy()]
     build = model_builder(kind, entry, **(model_hyper or {}))
-    folds = splits.grouped_folds(y, groups, n_splits=n_splits, seed=cfg.seed)
+    folds = make_folds(scheme, y, groups, n_splits, cfg.seed)
+    if scheme != "grouped":
+        save_dir = None
+    suffix = "" if split == "grouped" else f"_{split}"
     cv = train.cross_validate(X, y, groups, folds, build, cfg, save_dir=save_dir,
-                              name=f"cinc2017_{kind}")
+                              name=f"cinc2017_{kind}{suffix}")
     final_path = None
     if save_dir is not None:
         # Final model: every record, with the first fold's validation records held out for
@@ -90,7 +101,7 @@ def cinc_study(
                           y[first.validation], cfg)
         final_path = str(train.save_model(final.model,
                                           Path(save_dir) / f"cinc2017_{kind}_final.keras"))
-    return Study("cinc2017", kind, "grouped", manifest.reset_index(drop=True), y, groups, folds,
+    return Study("cinc2017", kind, split, manifest.reset_index(drop=True), y, groups, folds,
                  cv, final_path)
 
 
@@ -103,6 +114,8 @@ def mitdb_study(
     cinc_entry: cache.Entry | None = None,
     cinc_model_path: str | None = None,
     save_dir: str | Path | None = None,
+    scheme: str = "grouped",
+    split: str | None = None,
 ) -> Study:
     """Patient-grouped k-fold CV on mitdb, with or without CinC 2017 in every training set.
 
@@ -112,25 +125,45 @@ def mitdb_study(
         Both or neither. With them, every fold starts from the weights of the final CinC
         model and trains on all CinC windows plus the fold's mitdb training patients
         (split ``grouped``); without, a fresh model sees mitdb only (``grouped_mitdb_only``).
+    scheme : {"grouped", "random"}
+        Patient-grouped folds, or shuffled windows (the leakage study's leaky split).
+    split : str, optional
+        Name of the split in keys and file names; defaults as above (``random`` for the random
+        scheme, with ``_mitdb_only`` appended without CinC).
     """
     if (cinc_entry is None) != (cinc_model_path is None):
         raise ValueError("give both cinc_entry and cinc_model_path, or neither")
-    manifest, y, groups = _labelled(entry)
+    if split is None:
+        split = _split_name(scheme, None) + ("" if cinc_entry is not None else "_mitdb_only")
+    manifest, y, groups = labelled(entry)
     X = model_inputs(entry, kind)[manifest.index.to_numpy()]
     build = model_builder(kind, entry, **(model_hyper or {}))
-    folds = splits.grouped_folds(y, groups, n_splits=n_splits, seed=cfg.seed)
+    folds = make_folds(scheme, y, groups, n_splits, cfg.seed)
+    if scheme != "grouped":
+        save_dir = None
     extra = None
     weights = None
-    split = "grouped_mitdb_only"
     if cinc_entry is not None:
-        cinc_manifest, cinc_y, _ = _labelled(cinc_entry)
+        cinc_manifest, cinc_y, _ = labelled(cinc_entry)
         extra = (model_inputs(cinc_entry, kind)[cinc_manifest.index.to_numpy()], cinc_y)
         weights = keras.models.load_model(cinc_model_path, compile=False).get_weights()
-        split = "grouped"
     name = f"mitdb_{kind}_{split}"
     cv = train.cross_validate(X, y, groups, folds, build, cfg, extra_train=extra,
                               initial_weights=weights, save_dir=save_dir, name=name)
     return Study("mitdb", kind, split, manifest.reset_index(drop=True), y, groups, folds, cv)
+
+
+SCHEMES = ("grouped", "random")
+
+
+def make_folds(scheme: str, y: np.ndarray, groups: np.ndarray, n_splits: int,
+               seed: int) -> list[splits.Fold]:
+    """Patient-grouped folds (the study's) or shuffled-window folds (the leaky contrast)."""
+    if scheme == "grouped":
+        return splits.grouped_folds(y, groups, n_splits=n_splits, seed=seed)
+    if scheme == "random":
+        return splits.random_folds(y, n_splits=n_splits, seed=seed)
+    raise UnknownNameError(f"unknown split scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
 
 
 def evaluate(study: Study, n_boot: int = 1000, seed: int = config.DEFAULT_SEED) -> dict[str, Any]:
@@ -208,16 +241,30 @@ def save_predictions(study: Study, folder: str | Path | None = None) -> Path:
     """Out-of-fold predictions as CSV (record, patient, start, label, probability, threshold,
     fold), written atomically to ``reports/predictions/<dataset>_<model>_<split>.csv``."""
     folder = Path(folder) if folder is not None else config.reports_dir() / "predictions"
+    table = predictions_table(study)
+    path = folder / f"{study.dataset}_{study.model}_{study.split}.csv"
+    return atomic_write(path, lambda stream: stream.write(table.to_csv(index=False).encode()))
+
+
+def _split_name(scheme: str, split: str | None) -> str:
+    if scheme not in SCHEMES:
+        raise UnknownNameError(
+            f"unknown split scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
+    return split if split is not None else scheme
+
+
+def predictions_table(study: Study) -> pd.DataFrame:
+    """Out-of-fold predictions, one row per window: record, patient, start (s), AF fraction,
+    label, y, probability, the fold's threshold and the fold."""
     table = study.manifest[["record", "patient_id", "start_s", "af_fraction", "label"]].copy()
     table["y"] = study.y
     table["prob"] = study.cv.prob
     table["threshold"] = study.cv.threshold
     table["fold"] = study.cv.fold_of
-    path = folder / f"{study.dataset}_{study.model}_{study.split}.csv"
-    return atomic_write(path, lambda stream: stream.write(table.to_csv(index=False).encode()))
+    return table
 
 
-def _labelled(entry: cache.Entry) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+def labelled(entry: cache.Entry) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Windows with a binary label (AFL, y = -1, left out), their labels and patients."""
     manifest = entry.tables["manifest"]
     manifest = manifest[manifest["y"] != TARGET["AFL"]]

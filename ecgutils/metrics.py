@@ -146,6 +146,63 @@ def bootstrap_ci(
     return intervals
 
 
+def bootstrap_gap(
+    first: tuple[Any, Any, Any, Any],
+    second: tuple[Any, Any, Any, Any],
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, tuple[float, float, float]]:
+    """Difference of every CI metric between two evaluations of the same patients
+    (``first − second``), with a paired percentile bootstrap over patients.
+
+    Each resample draws patients with replacement from the union of both evaluations' patients
+    and scores *both* evaluations on the same draw, so the interval is that of the gap itself,
+    not of two independent numbers. The windows may differ (e.g. overlapping windows in one).
+
+    Parameters
+    ----------
+    first, second : (y_true, prob, groups, threshold)
+        As for :func:`bootstrap_ci`; patient ids are matched by value across the two.
+    n_boot, seed, level
+        As for :func:`bootstrap_ci`.
+
+    Returns
+    -------
+    dict
+        ``{metric: (gap, low, high)}`` for the CI metrics; ``nan`` bounds where the gap is
+        defined in fewer than half of the resamples.
+    """
+    parts = []
+    for y_true, prob, groups, threshold in (first, second):
+        y, p = _validate(y_true, prob)
+        groups = np.asarray(groups)
+        if groups.shape != y.shape:
+            raise ValueError(f"groups has {groups.size} entries for {y.size} windows")
+        parts.append((y, p, groups, _validate_threshold(threshold, len(y))))
+    if not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
+        raise ValueError(f"n_boot must be a positive integer; got {n_boot!r}")
+    patients = np.unique(np.concatenate([part[2].astype(str) for part in parts]))
+    counts = _draw_counts(len(patients), int(n_boot), np.random.default_rng(seed))
+    points, samples = [], []
+    for y, p, groups, threshold in parts:
+        index = np.searchsorted(patients, groups.astype(str))
+        points.append(binary_metrics(y, p, threshold))
+        samples.append(_resampled_metrics(y, p, index, p >= threshold, counts))
+    tail = (1.0 - level) / 2.0 * 100.0
+    gaps: dict[str, tuple[float, float, float]] = {}
+    for name in CI_METRICS:
+        gap = float(points[0][name] - points[1][name])
+        values = samples[0][name] - samples[1][name]
+        values = values[np.isfinite(values)]
+        if 2 * len(values) < n_boot:
+            gaps[name] = (gap, float("nan"), float("nan"))
+        else:
+            low, high = np.percentile(values, [tail, 100.0 - tail])
+            gaps[name] = (gap, float(low), float(high))
+    return gaps
+
+
 def evaluate(
     y_true: Any,
     prob: Any,

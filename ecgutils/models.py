@@ -27,6 +27,7 @@ def cnn1d(
     dropout: float = 0.3,
     l2: float = 1e-4,
     residual: bool = False,
+    n_classes: int = 1,
 ) -> keras.Model:
     """1D CNN on one normalised lead.
 
@@ -50,11 +51,14 @@ def cnn1d(
         L2 penalty on every kernel.
     residual : bool
         Two convolutions per block with a 1×1-projected skip connection instead of one.
+    n_classes : int
+        1: one sigmoid unit, the probability of AF. More: a softmax over that many classes
+        (the leakage study's patient-identification probe).
 
     Returns
     -------
     keras.Model
-        Input (input_samples, 1), output (1,) sigmoid.
+        Input (input_samples, 1), output (1,) sigmoid or (n_classes,) softmax.
     """
     reg = regularizers.L2(l2) if l2 else None
     inputs = keras.Input((input_samples, 1), name="ecg")
@@ -67,7 +71,7 @@ def cnn1d(
         x = _block(x, width, kernel_size, reg, residual, layers.Conv1D)
         if dropout:
             x = layers.SpatialDropout1D(dropout / 2)(x)
-    outputs = _head(layers.GlobalAveragePooling1D()(x), dropout, reg)
+    outputs = _head(layers.GlobalAveragePooling1D()(x), dropout, reg, n_classes)
     return keras.Model(inputs, outputs, name="cnn1d_res" if residual else "cnn1d")
 
 
@@ -78,6 +82,7 @@ def cnn2d(
     dropout: float = 0.3,
     l2: float = 1e-4,
     residual: bool = False,
+    n_classes: int = 1,
 ) -> keras.Model:
     """2D CNN on one log-magnitude spectrogram (frequency × time).
 
@@ -88,13 +93,13 @@ def cnn2d(
     filters : sequence of int
         Filters per block; blocks are separated by 2×2 pooling (time only once the frequency
         axis is down to 5 bins or fewer).
-    kernel_size, dropout, l2, residual
+    kernel_size, dropout, l2, residual, n_classes
         As in :func:`cnn1d`.
 
     Returns
     -------
     keras.Model
-        Input (n_freqs, n_times, 1), output (1,) sigmoid.
+        Input (n_freqs, n_times, 1), output (1,) sigmoid or (n_classes,) softmax.
     """
     reg = regularizers.L2(l2) if l2 else None
     inputs = keras.Input((*input_shape, 1), name="spectrogram")
@@ -109,7 +114,7 @@ def cnn2d(
         x = _block(x, width, kernel_size, reg, residual, layers.Conv2D)
         if dropout:
             x = layers.SpatialDropout2D(dropout / 2)(x)
-    outputs = _head(layers.GlobalAveragePooling2D()(x), dropout, reg)
+    outputs = _head(layers.GlobalAveragePooling2D()(x), dropout, reg, n_classes)
     return keras.Model(inputs, outputs, name="cnn2d_res" if residual else "cnn2d")
 
 
@@ -123,10 +128,15 @@ def build(kind: str, **hyper) -> keras.Model:
     return BUILDERS[kind](**hyper)
 
 
-def _head(pooled, dropout: float, reg):
-    """Dropout and one sigmoid unit: the probability of AF."""
+def _head(pooled, dropout: float, reg, n_classes: int = 1):
+    """Dropout and one sigmoid unit (the probability of AF), or a softmax over classes."""
+    if n_classes < 1:
+        raise ValueError(f"n_classes must be at least 1; got {n_classes}")
     x = layers.Dropout(dropout)(pooled)
-    return layers.Dense(1, activation="sigmoid", kernel_regularizer=reg, name="p_af")(x)
+    if n_classes == 1:
+        return layers.Dense(1, activation="sigmoid", kernel_regularizer=reg, name="p_af")(x)
+    return layers.Dense(n_classes, activation="softmax", kernel_regularizer=reg,
+                        name="p_class")(x)
 
 
 def _block(x, width: int, kernel_size: int, reg, residual: bool, conv):

@@ -523,6 +523,46 @@ def metric_bars(
     return save_figure(fig, name)
 
 
+def leakage_bars(long: pd.DataFrame, name: str) -> plt.Figure:
+    """Side-by-side bars of each metric per split, one panel per dataset, 95 % CIs as error
+    bars (``long``: ``dataset, split, metric, value, ci95`` rows, as
+    :func:`ecgutils.leakage.long_table` gives)."""
+    needed = {"dataset", "split", "metric", "value", "ci95"}
+    if missing := sorted(needed - set(long.columns)):
+        raise ValueError(f"table lacks column(s) {missing}")
+    if long.empty:
+        raise ValueError("table has no rows")
+    panels = list(pd.unique(long["dataset"]))
+    splits_shown = list(pd.unique(long["split"]))
+    colours = dict(zip(splits_shown, sns.color_palette("colorblind", len(splits_shown)),
+                       strict=True))
+    width = 0.8 / len(splits_shown)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), sharey=True,
+                             squeeze=False)
+    for ax, dataset in zip(axes[0], panels, strict=True):
+        rows = long[long["dataset"] == dataset]
+        names = list(pd.unique(rows["metric"]))
+        for offset, split in enumerate(splits_shown):
+            part = rows[rows["split"] == split]
+            if part.empty:
+                continue
+            positions = np.array([names.index(m) for m in part["metric"]], dtype=float)
+            positions += (offset - (len(splits_shown) - 1) / 2) * width
+            ax.bar(positions, part["value"].to_numpy(dtype=float), width=width,
+                   color=colours[split], label=split)
+            intervals = np.array([_interval(cell, "ci95") for cell in part["ci95"]])
+            ax.errorbar(positions, intervals.mean(axis=1),
+                        yerr=(intervals[:, 1] - intervals[:, 0]) / 2,
+                        fmt="none", ecolor="k", elinewidth=1, capsize=3)
+        ax.set_xticks(np.arange(len(names)), names)
+        ax.set(title=dataset, ylim=(0, 1.05))
+    axes[0][0].set_ylabel("pooled out-of-fold value (95 % CI, patient bootstrap)")
+    axes[0][-1].legend(title="split", fontsize=8, loc="lower right")
+    fig.suptitle("Same model, same recipe: random window split vs patient-grouped split")
+    fig.tight_layout()
+    return save_figure(fig, name)
+
+
 def probability_timeline(
     times_s: ArrayLike,
     prob: ArrayLike,

@@ -46,6 +46,30 @@ def export_metrics(notebook: str, metrics: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def tables_path(notebook: str) -> Path:
+    return config.reports_dir() / "metrics" / f"{notebook}.tables.json"
+
+
+def export_table(notebook: str, title: str, table: pd.DataFrame | str, note: str = "") -> str:
+    """Add a titled markdown table (with an optional note under it) to the notebook's tables
+    file, which ``run_all.py`` copies into ``reports/summary.md``; returns the markdown."""
+    if not title.strip():
+        raise ValueError("a table needs a title")
+    text = table if isinstance(table, str) else markdown_table(table)
+    if note:
+        text = f"{text}\n\n{note}"
+    path = tables_path(notebook)
+    merged = load_tables(notebook)
+    merged[title] = text
+    atomic_write_json(path, merged)
+    return text
+
+
+def load_tables(notebook: str) -> dict[str, str]:
+    path = tables_path(notebook)
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def load_metrics(notebook: str) -> dict[str, Any]:
     path = metrics_path(notebook)
     return json.loads(path.read_text()) if path.is_file() else {}

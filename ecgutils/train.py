@@ -237,6 +237,50 @@ def fit(
     )
 
 
+def fit_classes(
+    build_model: Callable[[], keras.Model],
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_val: np.ndarray,
+    y_val: np.ndarray,
+    cfg: TrainConfig = TrainConfig(),
+    verbose: int = 0,
+) -> tuple[keras.Model, dict[str, list[float]], int]:
+    """Fit a fresh softmax model to integer class labels (the leakage study's patient probe),
+    with the schedule, seed and early stopping of ``cfg`` on validation accuracy.
+
+    Returns
+    -------
+    (model, history, epochs_run)
+        The model holds the weights of the best validation-accuracy epoch.
+    """
+    y_train = np.asarray(y_train, dtype=np.int64)
+    y_val = np.asarray(y_val, dtype=np.int64)
+    if y_train.size == 0 or y_val.size == 0:
+        raise ValueError(f"empty training ({y_train.size}) or validation ({y_val.size}) set")
+    seed_all(cfg.seed)
+    model = build_model()
+    steps = int(np.ceil(y_train.size / cfg.batch_size)) * cfg.epochs
+    rate = (keras.optimizers.schedules.CosineDecay(cfg.learning_rate, steps, alpha=0.05)
+            if cfg.schedule == "cosine" else cfg.learning_rate)
+    model.compile(optimizer=keras.optimizers.Adam(rate),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    stopper = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
+                                            patience=cfg.patience, restore_best_weights=True)
+    history = model.fit(as_input(X_train), y_train, validation_data=(as_input(X_val), y_val),
+                        epochs=cfg.epochs, batch_size=cfg.batch_size, shuffle=True,
+                        callbacks=[stopper], verbose=verbose).history
+    history = {key: [float(v) for v in values] for key, values in history.items()}
+    return model, history, len(history["loss"])
+
+
+def predict_classes(model: keras.Model, X: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Most probable class of each window, shape (n,)."""
+    if len(X) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.argmax(model.predict(as_input(X), batch_size=batch_size, verbose=0), axis=1)
+
+
 def predict(model: keras.Model, X: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """AF probability of each window, shape (n,)."""
     if len(X) == 0:
