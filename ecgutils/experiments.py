@@ -24,8 +24,9 @@ import numpy as np
 import pandas as pd
 
 from ecgutils import cache, config, metrics, models, splits, train
-from ecgutils.errors import UnknownNameError
+from ecgutils.errors import DataUnavailableError, UnknownNameError
 from ecgutils.fileio import atomic_write
+from ecgutils.progress import progress
 from ecgutils.windows import TARGET
 
 HEADLINE = ("accuracy", "se", "sp", "ppv", "f1", "auroc")
@@ -251,6 +252,65 @@ def _split_name(scheme: str, split: str | None) -> str:
         raise UnknownNameError(
             f"unknown split scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
     return split if split is not None else scheme
+
+
+def predict_out_of_fold(
+    kind: str,
+    entry: cache.Entry,
+    fold_table: pd.DataFrame,
+    model_prefix: str,
+    model_dir: str | Path | None = None,
+) -> pd.DataFrame:
+    """Score other windows of the same patients (e.g. overlapping ones along whole records) with
+    the fold models of a grouped study, each window by the fold that held its patient out.
+
+    Parameters
+    ----------
+    kind : {"cnn1d", "cnn2d"}
+    entry : cache.Entry
+        The windows to score (all of them, whatever their label).
+    fold_table : pandas.DataFrame
+        The study's saved predictions (:func:`save_predictions`): ``patient_id, fold,
+        threshold``; each patient must sit in exactly one fold.
+    model_prefix : str
+        Fold models are ``<model_dir>/<model_prefix>_fold<k>.keras``.
+    model_dir : path, optional
+        Default ``reports/models``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The entry's manifest columns ``record, patient_id, start_s, af_fraction, label, y``
+        plus ``prob``, ``threshold`` (the fold's) and ``fold``.
+    """
+    model_dir = Path(model_dir) if model_dir is not None else config.reports_dir() / "models"
+    per_patient = fold_table.astype({"patient_id": str}).groupby("patient_id").agg(
+        fold=("fold", "unique"), threshold=("threshold", "unique"))
+    split_over = [p for p, row in per_patient.iterrows()
+                  if len(row["fold"]) != 1 or len(row["threshold"]) != 1]
+    if split_over:
+        raise splits.LeakageError(f"patient(s) {split_over[:5]} sit in several test folds")
+    fold_of = {p: int(row["fold"][0]) for p, row in per_patient.iterrows()}
+    threshold_of = {p: float(row["threshold"][0]) for p, row in per_patient.iterrows()}
+    table = entry.tables["manifest"][["record", "patient_id", "start_s", "af_fraction",
+                                      "label", "y"]].copy()
+    patients = table["patient_id"].astype(str)
+    missing = sorted(set(patients) - set(fold_of))
+    if missing:
+        raise ValueError(f"patient(s) {missing[:5]} were in no test fold of {model_prefix}")
+    table["fold"] = patients.map(fold_of).to_numpy()
+    table["threshold"] = patients.map(threshold_of).to_numpy()
+    table["prob"] = np.nan
+    X = model_inputs(entry, kind)
+    for fold in progress(sorted(table["fold"].unique()), f"{model_prefix} folds"):
+        path = model_dir / f"{model_prefix}_fold{fold}.keras"
+        if not path.is_file():
+            raise DataUnavailableError(f"{path} is missing: run the notebook that trains "
+                                       f"{model_prefix} with the same profile first")
+        rows = np.flatnonzero(table["fold"].to_numpy() == fold)
+        model = keras.models.load_model(path, compile=False)
+        table.loc[table.index[rows], "prob"] = train.predict(model, X[rows])
+    return table
 
 
 def predictions_table(study: Study) -> pd.DataFrame:

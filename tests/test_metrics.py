@@ -303,3 +303,33 @@ def test_platt_scaling_undoes_a_shift_that_temperature_cannot():
     ece_platt = metrics.expected_calibration_error(y, platt)
     assert ece_platt < 0.02
     assert ece_platt < metrics.expected_calibration_error(y, temperature)
+
+
+def test_bootstrap_gap_of_a_hand_case_is_the_paired_difference():
+    # Two patients with two windows each. First evaluation: all right (accuracy 1); second:
+    # patient b's windows wrong (accuracy 0.5). Gap 0.5. A resample drawing only a → gap 0,
+    # only b → gap 1, one of each → 0.5: the interval must stay within [0, 1].
+    y = np.array([1, 0, 1, 0])
+    groups = np.array(["a", "a", "b", "b"])
+    right = np.array([0.9, 0.1, 0.9, 0.1])
+    wrong_b = np.array([0.9, 0.1, 0.1, 0.9])
+    gaps = metrics.bootstrap_gap((y, right, groups, 0.5), (y, wrong_b, groups, 0.5),
+                                 n_boot=400, seed=1)
+    gap, low, high = gaps["accuracy"]
+    assert gap == 0.5
+    assert low == 0.0 and high == 1.0
+    # The same evaluation against itself: a zero gap with a zero-width interval.
+    same = metrics.bootstrap_gap((y, right, groups, 0.5), (y, right, groups, 0.5), n_boot=50)
+    assert same["f1"] == (0.0, 0.0, 0.0)
+
+
+def test_bootstrap_gap_pairs_patients_across_different_windows():
+    # The second evaluation has twice the windows (overlapping ones) of the same patients.
+    y = np.array([1, 0, 1, 0])
+    groups = np.array(["a", "a", "b", "b"])
+    prob = np.array([0.9, 0.1, 0.9, 0.1])
+    doubled = (np.repeat(y, 2), np.repeat(prob, 2), np.repeat(groups, 2), 0.5)
+    gaps = metrics.bootstrap_gap((y, prob, groups, 0.5), doubled, n_boot=50)
+    assert gaps["accuracy"] == (0.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="groups"):
+        metrics.bootstrap_gap((y, prob, groups[:3], 0.5), doubled)

@@ -37,3 +37,12 @@ def test_every_kernel_carries_the_l2_penalty_and_dropout_is_present():
 def test_unknown_model_kind_is_refused():
     with pytest.raises(UnknownNameError, match="lstm"):
         models.build("lstm")
+
+
+def test_a_softmax_head_gives_one_probability_per_class():
+    model = models.cnn1d(input_samples=500, filters=(4, 4), n_classes=7)
+    out = model.predict(np.zeros((3, 500, 1), dtype="float32"), verbose=0)
+    assert out.shape == (3, 7)
+    assert np.allclose(out.sum(axis=1), 1.0, atol=1e-5)
+    with pytest.raises(ValueError, match="n_classes"):
+        models.cnn2d(input_shape=(21, 77), filters=(4,), n_classes=0)

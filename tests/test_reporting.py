@@ -37,3 +37,18 @@ def test_bad_metric_is_rejected_and_nothing_is_written(tmp_path, monkeypatch, ke
     with pytest.raises(error):
         reporting.export_metrics("01_explore", {key: value})
     assert not (tmp_path / "metrics" / "01_explore.json").exists()
+
+
+def test_exported_tables_merge_by_title_and_keep_the_note(tmp_path, monkeypatch):
+    import pandas as pd
+
+    monkeypatch.setenv("ECGUTILS_REPORTS_DIR", str(tmp_path))
+    reporting.export_table("05_x", "Leakage", pd.DataFrame({"split": ["random"], "f1": [0.91]}),
+                           note="CIs over patients.")
+    reporting.export_table("05_x", "Probe", "| a |\n|---|\n| 1 |")
+    tables = reporting.load_tables("05_x")
+    assert list(tables) == ["Leakage", "Probe"]
+    assert "| random | 0.910 |" in tables["Leakage"]
+    assert tables["Leakage"].endswith("\n\nCIs over patients.")
+    with pytest.raises(ValueError, match="title"):
+        reporting.export_table("05_x", " ", "x")

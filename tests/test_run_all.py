@@ -104,3 +104,35 @@ def test_summary_markdown_has_one_headline_row_per_evaluated_model():
     assert rows == ["| mitdb | cnn1d | grouped | 47 | 400 | 3885 | "
                     + " | ".join(["0.500 [0.25, 0.75]"] * 6) + " |"]
     assert run_all._headline_table({"mitdb.data.n_windows": 1}) == []
+
+
+def test_summary_markdown_shows_exported_tables_and_keeps_gaps_out_of_the_headline():
+    metrics = {"mitdb.cnn1d.gap_random.f1": 0.3, "mitdb.cnn1d.gap_random.f1_ci95": [0.1, 0.5]}
+    assert run_all._headline_table(metrics) == []
+    summary = {"profile": "smoke", "git_commit": "abc", "generated_at": "now", "python": "3.11",
+               "tensorflow": "2", "notebooks": [], "metrics": metrics}
+    text = run_all._markdown(summary, {"Leakage study (cnn1d)": "| a |\n|---|\n| 1 |"})
+    assert "## Leakage study (cnn1d)\n\n| a |\n|---|\n| 1 |" in text
+
+
+def test_keep_earlier_carries_other_notebooks_of_the_same_profile(reports, tmp_path,
+                                                                  monkeypatch):
+    from ecgutils import reporting
+
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    for name in ("01_a", "02_b"):
+        _write_notebook(notebooks / f"{name}.ipynb", ["x = 1"])
+    monkeypatch.setattr(run_all, "NOTEBOOK_DIR", notebooks)
+    reporting.export_metrics("01_a", {"mitdb.data.n_records": 48})
+    reports.mkdir(exist_ok=True)
+    (reports / "summary.json").write_text(json.dumps({
+        "profile": "smoke", "git_commit": "old1234",
+        "notebooks": [{"name": "01_a", "status": "ok", "wall_s": 3.0},
+                      {"name": "02_b", "status": "failed", "wall_s": 1.0}]}))
+    jobs = run_all.plan("smoke", "02", None, None)
+    carried = run_all.earlier_jobs("smoke", jobs)
+    assert [job.name for job in carried] == ["01_a"]  # 02_b runs now; failures are not kept
+    assert carried[0].status == "ok (earlier run, commit old1234)"
+    assert carried[0].metrics == {"mitdb.data.n_records": 48}
+    assert run_all.earlier_jobs("default", jobs) == []  # another profile's run is not mixed in
