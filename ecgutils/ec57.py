@@ -212,11 +212,7 @@ def compare_files(
     exclude_reference_afl: bool = True,
     epicmp_quirks: bool = False,
 ) -> RecordScore:
-    """Score two WFDB rhythm annotation files of one record, as ``epicmp`` reads them.
-
-    A ``+`` annotation whose aux note begins ``(AFIB`` starts AF, one beginning ``(AFL``
-    starts flutter, and any other ``+`` ends the current rhythm; other annotation codes and
-    annotations at or after the record end are ignored.
+    """Score two WFDB rhythm annotation files of one record, read as by :func:`read_rhythm`.
 
     Parameters
     ----------
@@ -240,7 +236,55 @@ def compare_files(
     RecordFormatError
         A missing or unreadable header or annotation file.
     """
-    directory = Path(directory)
+    reference, record_end_s = read_rhythm(
+        record, reference_extension, reference_directory or directory,
+        record_directory=record_directory or directory,
+    )
+    test, _ = read_rhythm(record, test_extension, directory,
+                          record_directory=record_directory or directory)
+    return compare(
+        reference, test, record_end_s,
+        start_s=start_s, end_s=end_s, exclude_reference_afl=exclude_reference_afl,
+        epicmp_quirks=epicmp_quirks, record=record,
+    )
+
+
+def read_rhythm(
+    record: str,
+    extension: str,
+    directory: str | os.PathLike,
+    *,
+    record_directory: str | os.PathLike | None = None,
+) -> tuple[list[Interval], float]:
+    """Rhythm intervals of a WFDB annotation file as ``epicmp`` reads them.
+
+    A ``+`` annotation whose aux note begins ``(AFIB`` starts AF (label ``AFIB``), one
+    beginning ``(AFL`` starts flutter (``AFL``), and any other ``+`` starts a rhythm labelled
+    ``OTHER``; other annotation codes and annotations at or after the record end are ignored.
+
+    Parameters
+    ----------
+    record : str
+        Record name (``'201'``).
+    extension : str
+        Annotator name (``'atr'``).
+    directory : path
+        Folder of the annotation file (and, by default, of the ``.hea`` header).
+    record_directory : path, optional
+        Folder of the header, when elsewhere.
+
+    Returns
+    -------
+    intervals : list of Interval
+        In s, time-ordered; the last rhythm runs to the record end.
+    record_end_s : float
+        Record length in s (samples / fs, from the header).
+
+    Raises
+    ------
+    RecordFormatError
+        A missing or unreadable header or annotation file.
+    """
     header_path = Path(record_directory or directory) / record
     if not Path(f"{header_path}.hea").is_file():
         raise RecordFormatError(f"{header_path}.hea is missing")
@@ -251,15 +295,7 @@ def compare_files(
     if not header.fs or not header.sig_len:
         raise RecordFormatError(f"{header_path}.hea gives no sampling frequency or length")
     fs, n_samples = float(header.fs), int(header.sig_len)
-    reference = _read_rhythm(
-        Path(reference_directory or directory) / record, reference_extension, fs, n_samples
-    )
-    test = _read_rhythm(directory / record, test_extension, fs, n_samples)
-    return compare(
-        reference, test, n_samples / fs,
-        start_s=start_s, end_s=end_s, exclude_reference_afl=exclude_reference_afl,
-        epicmp_quirks=epicmp_quirks, record=record,
-    )
+    return _read_rhythm(Path(directory) / record, extension, fs, n_samples), n_samples / fs
 
 
 def write_annotations(
@@ -547,6 +583,7 @@ def _read_rhythm(path: Path, extension: str, fs: float, n_samples: int) -> list[
         if symbol != "+" or sample >= n_samples:
             continue
         aux = (aux or "").replace("\x00", "")
+        # epicmp matches on these prefixes: "(AFIBX" is AF, "(AFLX" flutter.
         note = (_AF_NOTE if aux.startswith(_AF_NOTE)
                 else _AFL_NOTE if aux.startswith(_AFL_NOTE) else _OTHER_NOTE)
         samples.append(int(sample))

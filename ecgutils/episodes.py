@@ -168,7 +168,7 @@ def detect(
     window_s: float,
     step_s: float,
     record_end_s: float,
-    params: EpisodeParams = EpisodeParams(),
+    params: EpisodeParams | None = None,
 ) -> list[rhythm.Interval]:
     """AF episodes of one record from its windows' probabilities.
 
@@ -178,13 +178,15 @@ def detect(
         As for :func:`slot_probabilities`.
     threshold : float
         The window decision threshold (used as ``on`` unless ``params.on_threshold`` is set).
-    params : EpisodeParams
+    params : EpisodeParams, optional
+        Default :class:`EpisodeParams()`.
 
     Returns
     -------
     list of rhythm.Interval
         Labelled ``AFIB``, in time order, non-overlapping.
     """
+    params = params or EpisodeParams()
     on = params.on_threshold if params.on_threshold is not None else float(threshold)
     if not 0 < on < 1:
         raise ValueError(f"threshold must be in (0, 1); got {on}")

@@ -563,6 +563,57 @@ def leakage_bars(long: pd.DataFrame, name: str) -> plt.Figure:
     return save_figure(fig, name)
 
 
+def episode_timeline(
+    reference: Mapping[str, Sequence[rhythm.Interval]],
+    detected: Mapping[str, Mapping[str, Sequence[rhythm.Interval]]],
+    records: Sequence[str],
+    name: str,
+    start_s: float = 0.0,
+) -> plt.Figure:
+    """Reference AF (and flutter) and each detector's AF episodes along each record.
+
+    Parameters
+    ----------
+    reference : mapping
+        Record → reference rhythm intervals (AFIB and AFL are drawn).
+    detected : mapping
+        Detector name → record → AF intervals.
+    records : sequence of str
+        Records to draw, top to bottom.
+    name : str
+        File name under ``reports/figures/`` without ``.png``.
+    start_s : float
+        EC57 comparison start (s), drawn as a dotted line.
+    """
+    if not records:
+        raise ValueError("no records to draw")
+    lanes = ["reference", *detected]
+    colours = dict(zip(lanes, ["k", *sns.color_palette("colorblind", len(detected))],
+                       strict=True))
+    fig, ax = plt.subplots(figsize=(9, 0.32 * len(records) * len(lanes) + 1.2))
+    y = 0
+    ticks, labels = [], []
+    for record in records:
+        for lane in lanes:
+            spans = (reference[record] if lane == "reference" else detected[lane][record])
+            for interval in spans:
+                if interval.label not in (rhythm.AF, rhythm.AFL):
+                    continue
+                ax.broken_barh([(interval.start_s / 60, interval.duration_s / 60)], (y - 0.4, 0.8),
+                               color=colours[lane],
+                               alpha=0.35 if interval.label == rhythm.AFL else 0.9)
+            ticks.append(y)
+            labels.append(f"{record} {lane}")
+            y -= 1
+        y -= 0.5
+    if start_s:
+        ax.axvline(start_s / 60, color="grey", ls=":", lw=1)
+    ax.set_yticks(ticks, labels, fontsize=7)
+    ax.set(xlabel="time (min)", title="AF episodes (light: reference flutter; dotted: EC57 start)")
+    fig.tight_layout()
+    return save_figure(fig, name)
+
+
 def probability_timeline(
     times_s: ArrayLike,
     prob: ArrayLike,

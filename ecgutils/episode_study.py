@@ -1,0 +1,257 @@
+"""EC57 AF episode scoring of whole long records: the CNNs and the RR baseline side by side.
+
+* CNN: every window of a record (20 s every ``step_s``) is scored by the fold model that held
+  the record's patient out (:func:`ecgutils.experiments.predict_out_of_fold`), the window
+  probabilities become episodes (:mod:`ecgutils.episodes`) and each record is scored against its
+  reference rhythm annotations (:mod:`ecgutils.ec57`).
+* Baseline: the COSEn detector (:mod:`ecgutils.baseline`) on the reference beat annotations and,
+  separately, on QRS complexes detected by ``wfdb.processing`` (cached), scored the same way and
+  on the same 20-s windows as the CNNs.
+
+Knows no model: it reads probabilities, beats and intervals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ecgutils import baseline, cache, ec57, episodes, metrics, records, rhythm
+from ecgutils.progress import progress
+
+QRS_CACHE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class LongRecord:
+    """What scoring needs of one long record: its length, reference rhythm and beats."""
+
+    name: str
+    patient_id: str
+    duration_s: float
+    reference: list[rhythm.Interval]
+    beat_times_s: np.ndarray
+
+
+def long_records(dataset: str, names: Sequence[str], data_dir: Any = None) -> dict[str, LongRecord]:
+    """Read the records' lengths, reference rhythm intervals and reference beat times."""
+    out = {}
+    for name in progress(list(names), f"{dataset} records"):
+        rec = records.read(dataset, name, data_dir)
+        out[name] = LongRecord(name, rec.patient_id, rec.duration_s, list(rec.rhythm),
+                               rec.beat_times_s)
+    return out
+
+
+def detected_beats(dataset: str, names: Sequence[str], data_dir: Any = None) -> dict[str,
+                                                                                    np.ndarray]:
+    """QRS times (s) detected by :func:`ecgutils.baseline.detect_qrs` on each record's lead,
+    cached on disk (the detector takes a few seconds per 30-min record)."""
+    names = list(names)
+
+    def build():
+        times, counts = [], []
+        for name in progress(names, f"{dataset} QRS detection"):
+            rec = records.read(dataset, name, data_dir)
+            found = baseline.detect_qrs(rec.signal, rec.fs)
+            times.append(np.asarray(found, dtype=np.float64))
+            counts.append(len(found))
+        table = pd.DataFrame({"record": names, "n_beats": counts})
+        return {"beat_times_s": np.concatenate(times) if times else np.zeros(0)}, \
+            {"records": table}, {"detector": "wfdb xqrs"}
+
+    entry = cache.load_or_build(f"{dataset}-qrs", {"records": names, "version": QRS_CACHE_VERSION,
+                                                  "detector": "xqrs"}, build)
+    ends = np.cumsum(entry.tables["records"]["n_beats"].to_numpy())
+    starts = ends - entry.tables["records"]["n_beats"].to_numpy()
+    all_times = np.asarray(entry.arrays["beat_times_s"])
+    return {str(name): all_times[start:end] for name, start, end in
+            zip(entry.tables["records"]["record"], starts, ends, strict=True)}
+
+
+def cnn_episodes(
+    predictions: pd.DataFrame,
+    long: Mapping[str, LongRecord],
+    window_s: float,
+    step_s: float,
+    params: episodes.EpisodeParams | None = None,
+) -> dict[str, list[rhythm.Interval]]:
+    """AF episodes of each record from its windows' out-of-fold probabilities, at each window's
+    fold threshold (one fold per record, since a patient sits in one fold)."""
+    out = {}
+    for name, part in predictions.groupby("record", sort=True):
+        name = str(name)
+        thresholds = part["threshold"].unique()
+        if len(thresholds) != 1:
+            raise ValueError(f"record {name} has windows from several folds")
+        out[name] = episodes.detect(part["start_s"].to_numpy(), part["prob"].to_numpy(),
+                                    float(thresholds[0]), window_s, step_s,
+                                    long[name].duration_s, params)
+    missing = sorted(set(long) - set(out))
+    if missing:
+        raise ValueError(f"no predictions for record(s) {missing[:5]}")
+    return out
+
+
+def baseline_episodes(
+    beats: Mapping[str, np.ndarray],
+    long: Mapping[str, LongRecord],
+    params: baseline.CosenParams | None = None,
+) -> dict[str, list[rhythm.Interval]]:
+    """COSEn AF episodes of each record from its beat times."""
+    return {name: baseline.detect(beats[name], long[name].duration_s, params) for name in long}
+
+
+def score(
+    detected: Mapping[str, list[rhythm.Interval]],
+    long: Mapping[str, LongRecord],
+    start_s: float = ec57.DEFAULT_START_S,
+) -> list[ec57.RecordScore]:
+    """EC57 scores of every record (reference flutter excluded, from ``start_s``)."""
+    return [ec57.compare(long[name].reference, detected[name], long[name].duration_s,
+                         start_s=start_s, record=name) for name in sorted(long)]
+
+
+def ec57_summary(scores: Mapping[str, list[ec57.RecordScore]]) -> pd.DataFrame:
+    """Gross and average episode and duration Se / +P (fractions) per detector."""
+    rows = []
+    for detector, per_record in scores.items():
+        gross, average = ec57.gross(per_record), ec57.average(per_record)
+        totals = {column: sum(getattr(s, column) for s in per_record)
+                  for column in ("ref_episodes", "test_episodes", "test_episodes_true")}
+        rows.append({"detector": detector, "statistic": "gross", **totals, **gross})
+        rows.append({"detector": detector, "statistic": "average", **average})
+    table = pd.DataFrame(rows)
+    counts = ["ref_episodes", "test_episodes", "test_episodes_true"]
+    table[counts] = table[counts].astype("Int64")
+    return table
+
+
+def per_record_table(scores: Mapping[str, list[ec57.RecordScore]]) -> pd.DataFrame:
+    """One compact row per record that has reference AF or any detected episode: reference
+    episodes and AF seconds, then per detector ``episodes`` as "detected (true)" and the
+    episode and duration Se / +P as "Se / +P" percentages."""
+    detectors = list(scores)
+    by_record = {d: {s.record: s for s in per_record} for d, per_record in scores.items()}
+    rows = []
+    for record in sorted(by_record[detectors[0]]):
+        first = by_record[detectors[0]][record]
+        if first.ref_episodes == 0 and all(by_record[d][record].test_episodes == 0
+                                           for d in detectors):
+            continue
+        row: dict[str, Any] = {"record": record, "reference episodes": first.ref_episodes,
+                               "reference AF (s)": round(first.ref_af_s, 1)}
+        for detector in detectors:
+            s = by_record[detector][record]
+            row[f"{detector} episodes"] = f"{s.test_episodes} ({s.test_episodes_true})"
+            row[f"{detector} episode Se/+P"] = f"{_pct(s.episode_se)} / {_pct(s.episode_ppv)}"
+            row[f"{detector} duration Se/+P"] = f"{_pct(s.duration_se)} / {_pct(s.duration_ppv)}"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def false_episodes(scores: Mapping[str, list[ec57.RecordScore]]) -> pd.DataFrame:
+    """False-positive episodes (test episodes overlapping no reference AF) per record and
+    detector, records with at least one."""
+    counts = {detector: {s.record: s.test_episodes - s.test_episodes_true for s in per_record}
+              for detector, per_record in scores.items()}
+    table = pd.DataFrame(counts)
+    table.index.name = "record"
+    return table[(table > 0).any(axis=1)].sort_values(list(counts)[0], ascending=False)
+
+
+def baseline_window_scores(
+    manifest: pd.DataFrame,
+    beats: Mapping[str, np.ndarray],
+    long: Mapping[str, LongRecord],
+    window_s: float,
+    params: baseline.CosenParams | None = None,
+) -> np.ndarray:
+    """The baseline's score of each manifest window (fraction of it inside a COSEn episode)."""
+    out = np.zeros(len(manifest))
+    for name, index in manifest.groupby("record", sort=False).indices.items():
+        name = str(name)
+        out[index] = baseline.window_scores(beats[name], manifest["start_s"].to_numpy()[index],
+                                            window_s, params, long[name].duration_s)
+    return out
+
+
+def window_evaluation(
+    manifest: pd.DataFrame,
+    score_of_window: np.ndarray,
+    threshold: float = 0.5,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Window metrics (AF vs non-AF, flutter windows left out) with patient-bootstrap CIs."""
+    labelled = manifest["y"].to_numpy() >= 0
+    return metrics.evaluate(manifest["y"].to_numpy()[labelled].astype(int),
+                            np.clip(score_of_window[labelled], 0, 1),
+                            manifest["patient_id"].to_numpy()[labelled],
+                            threshold=threshold, n_boot=n_boot, seed=seed)
+
+
+def window_comparison(
+    cnn_predictions: Mapping[str, pd.DataFrame],
+    beats: Mapping[str, Mapping[str, np.ndarray]],
+    manifest: pd.DataFrame,
+    long: Mapping[str, LongRecord],
+    window_s: float,
+    params: baseline.CosenParams | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, dict[str, Any]]:
+    """Window metrics with patient-bootstrap CIs for each CNN (out-of-fold probabilities at
+    their fold thresholds) and each baseline beat source (fraction of the window inside a COSEn
+    episode, AF at ≥ 0.5), on the same windows (flutter left out)."""
+    labelled = manifest[manifest["y"] >= 0].reset_index(drop=True)
+    out = {}
+    for kind, table in cnn_predictions.items():
+        out[kind] = metrics.evaluate(table["y"].to_numpy().astype(int), table["prob"].to_numpy(),
+                                     table["patient_id"].astype(str).to_numpy(),
+                                     threshold=table["threshold"].to_numpy(), n_boot=n_boot,
+                                     seed=seed)
+    for detector, beat_times in beats.items():
+        window_score = baseline_window_scores(labelled, beat_times, long, window_s, params)
+        out[detector] = window_evaluation(labelled, window_score, 0.5, n_boot=n_boot, seed=seed)
+    return out
+
+
+def min_duration_sensitivity(
+    scored: pd.DataFrame,
+    long: Mapping[str, LongRecord],
+    window_s: float,
+    step_s: float,
+    params: episodes.EpisodeParams,
+    minima_s: Sequence[float] = (0.0, 10.0, 30.0, 60.0),
+    start_s: float = ec57.DEFAULT_START_S,
+) -> pd.DataFrame:
+    """Gross EC57 rates of one CNN's episodes for several minimum episode durations (s)."""
+    rows = []
+    for minimum in minima_s:
+        varied = episodes.EpisodeParams(params.on_threshold, params.hysteresis, minimum,
+                                        params.merge_gap_s)
+        found = cnn_episodes(scored, long, window_s, step_s, varied)
+        rows.append({"min_episode_s": minimum, **ec57.gross(score(found, long, start_s))})
+    return pd.DataFrame(rows)
+
+
+def _pct(value: float) -> str:
+    return "-" if not np.isfinite(value) else f"{100 * value:.0f}"
+
+
+def export_keys(summary: pd.DataFrame, dataset: str = "mitdb") -> dict[str, float]:
+    """``<dataset>.<detector>.ec57.<rate>`` for the gross rates, ``…ec57_average.<rate>`` for
+    the averages (fractions); undefined rates are left out."""
+    keys = {}
+    for _, row in summary.iterrows():
+        suffix = "ec57" if row["statistic"] == "gross" else "ec57_average"
+        for rate in ec57.RATES:
+            value = row[rate]
+            if np.isfinite(value):
+                keys[f"{dataset}.{row['detector']}.{suffix}.{rate}"] = float(value)
+    return keys
