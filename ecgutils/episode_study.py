@@ -32,9 +32,14 @@ class LongRecord:
 
     name: str
     patient_id: str
-    duration_s: float
+    fs: float
+    n_samples: int
     reference: list[rhythm.Interval]
     beat_times_s: np.ndarray
+
+    @property
+    def duration_s(self) -> float:
+        return self.n_samples / self.fs
 
 
 def long_records(dataset: str, names: Sequence[str], data_dir: Any = None) -> dict[str, LongRecord]:
@@ -42,7 +47,7 @@ def long_records(dataset: str, names: Sequence[str], data_dir: Any = None) -> di
     out = {}
     for name in progress(list(names), f"{dataset} records"):
         rec = records.read(dataset, name, data_dir)
-        out[name] = LongRecord(name, rec.patient_id, rec.duration_s, list(rec.rhythm),
+        out[name] = LongRecord(name, rec.patient_id, rec.fs, rec.n_samples, list(rec.rhythm),
                                rec.beat_times_s)
     return out
 
@@ -104,6 +109,18 @@ def baseline_episodes(
 ) -> dict[str, list[rhythm.Interval]]:
     """COSEn AF episodes of each record from its beat times."""
     return {name: baseline.detect(beats[name], long[name].duration_s, params) for name in long}
+
+
+def write_annotation_files(
+    detected: Mapping[str, list[rhythm.Interval]],
+    long: Mapping[str, LongRecord],
+    folder: Any,
+    extension: str,
+) -> list[str]:
+    """One WFDB rhythm annotation file per record (``<folder>/<record>.<extension>``), which
+    WFDB's ``epicmp`` reads as a test annotator; returns the paths written."""
+    return [str(ec57.write_annotations(folder, name, detected[name], rec.fs, rec.n_samples,
+                                       extension)) for name, rec in long.items()]
 
 
 def score(

@@ -609,3 +609,35 @@ def test_compare_files_reads_both_files_as_read_rhythm_does(mitdb_root, perturbe
     test, _ = ec57.read_rhythm("202", "tst", perturbed_dir, record_directory=mitdb_root)
     assert from_files == ec57.compare(reference, test, end_s, record="202")
     assert from_files.test_episodes_in_ref_afl == 0 and from_files.test_af_in_ref_afl_s > 0
+
+
+@pytest.fixture(scope="module")
+def cosen_dir(mitdb_root, mitdb_reference, tmp_path_factory) -> Path:
+    """The project's COSEn detector on the reference beats, as ``.cos`` files for 48 records."""
+    from ecgutils import baseline, records
+
+    folder = tmp_path_factory.mktemp("cosen")
+    for record, (_, end_s) in mitdb_reference.items():
+        rec = records.read("mitdb", record)
+        found = baseline.detect(rec.beat_times_s, rec.duration_s)
+        ec57.write_annotations(folder, record, found, rec.fs, rec.n_samples, "cos")
+    return folder
+
+
+def test_cosen_detector_files_match_epicmp_on_all_mitdb_records(
+    wfdb_tools, mitdb_root, mitdb_reference, cosen_dir, tmp_path
+):
+    line_file = tmp_path / "lines.txt"
+    scores = []
+    for record, (reference, end_s) in mitdb_reference.items():
+        test, _ = ec57.read_rhythm(record, "cos", cosen_dir, record_directory=mitdb_root)
+        score = ec57.compare(reference, test, end_s, record=record, epicmp_quirks=True)
+        _assert_same_as_epicmp(score, _run_epicmp(wfdb_tools, record, "cos",
+                                                  [cosen_dir, mitdb_root], ["-x"], line_file))
+        scores.append(score)
+    _assert_summaries_same_as_sumstats(scores, _run_sumstats(wfdb_tools, line_file))
+    # The literature's anchor for COSEn on mitdb's reference beats (gross, epicmp): episode
+    # Se 78 / +P 51, duration Se 83 / +P 60. The project's detector lands within 3 points.
+    gross = ec57.gross(scores)
+    for rate, anchor in zip(ec57.RATES, (0.78, 0.51, 0.83, 0.60), strict=True):
+        assert abs(gross[rate] - anchor) <= 0.03, (rate, gross[rate])
