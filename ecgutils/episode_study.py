@@ -148,17 +148,18 @@ def ec57_summary(scores: Mapping[str, list[ec57.RecordScore]]) -> pd.DataFrame:
     return table
 
 
-def per_record_table(scores: Mapping[str, list[ec57.RecordScore]]) -> pd.DataFrame:
-    """One compact row per record that has reference AF or any detected episode: reference
-    episodes and AF seconds, then per detector ``episodes`` as "detected (true)" and the
-    episode and duration Se / +P as "Se / +P" percentages."""
+def per_record_table(scores: Mapping[str, list[ec57.RecordScore]],
+                     only_active: bool = True) -> pd.DataFrame:
+    """One compact row per record (with ``only_active``, only those with reference AF or any
+    detected episode): reference episodes and AF seconds, then per detector ``episodes`` as
+    "detected (true)" and the episode and duration Se / +P as "Se / +P" percentages."""
     detectors = list(scores)
     by_record = {d: {s.record: s for s in per_record} for d, per_record in scores.items()}
     rows = []
     for record in sorted(by_record[detectors[0]]):
         first = by_record[detectors[0]][record]
-        if first.ref_episodes == 0 and all(by_record[d][record].test_episodes == 0
-                                           for d in detectors):
+        if only_active and first.ref_episodes == 0 and all(
+                by_record[d][record].test_episodes == 0 for d in detectors):
             continue
         row: dict[str, Any] = {"record": record, "reference episodes": first.ref_episodes,
                                "reference AF (s)": round(first.ref_af_s, 1)}

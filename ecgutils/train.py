@@ -192,11 +192,8 @@ def fit(
     if initial_weights is not None:
         model.set_weights(initial_weights)
     trained = _with_augmentation(model, cfg) if cfg.augment else model
-    steps = int(np.ceil(y_train.size / cfg.batch_size)) * cfg.epochs
-    rate = (keras.optimizers.schedules.CosineDecay(cfg.learning_rate, steps, alpha=0.05)
-            if cfg.schedule == "cosine" else cfg.learning_rate)
     trained.compile(
-        optimizer=keras.optimizers.Adam(rate),
+        optimizer=_adam(cfg, y_train.size),
         loss="binary_crossentropy",
         metrics=[keras.metrics.AUC(curve="PR", name="pr_auc"),
                  keras.metrics.AUC(name="auroc")],
@@ -260,10 +257,7 @@ def fit_classes(
         raise ValueError(f"empty training ({y_train.size}) or validation ({y_val.size}) set")
     seed_all(cfg.seed)
     model = build_model()
-    steps = int(np.ceil(y_train.size / cfg.batch_size)) * cfg.epochs
-    rate = (keras.optimizers.schedules.CosineDecay(cfg.learning_rate, steps, alpha=0.05)
-            if cfg.schedule == "cosine" else cfg.learning_rate)
-    model.compile(optimizer=keras.optimizers.Adam(rate),
+    model.compile(optimizer=_adam(cfg, y_train.size),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     stopper = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
                                             patience=cfg.patience, restore_best_weights=True)
@@ -389,6 +383,14 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
         temporary.unlink(missing_ok=True)
         raise
     return path
+
+
+def _adam(cfg: TrainConfig, n_train: int) -> keras.optimizers.Optimizer:
+    """Adam at ``cfg.learning_rate``, cosine-decayed to 5 % over all steps of ``cfg.epochs``."""
+    steps = int(np.ceil(n_train / cfg.batch_size)) * cfg.epochs
+    rate = (keras.optimizers.schedules.CosineDecay(cfg.learning_rate, steps, alpha=0.05)
+            if cfg.schedule == "cosine" else cfg.learning_rate)
+    return keras.optimizers.Adam(rate)
 
 
 def _class_weights(y: np.ndarray) -> dict[int, float]:
