@@ -238,12 +238,13 @@ def export_keys(study: Study) -> dict[str, Any]:
     return {key: value for key, value in keys.items() if _finite(value)}
 
 
-def save_predictions(study: Study, folder: str | Path | None = None) -> Path:
+def save_predictions(study: Study, folder: str | Path | None = None,
+                     split: str | None = None) -> Path:
     """Out-of-fold predictions as CSV (record, patient, start, label, probability, threshold,
     fold), written atomically to ``reports/predictions/<dataset>_<model>_<split>.csv``."""
     folder = Path(folder) if folder is not None else config.reports_dir() / "predictions"
     table = predictions_table(study)
-    path = folder / f"{study.dataset}_{study.model}_{study.split}.csv"
+    path = folder / f"{study.dataset}_{study.model}_{split or study.split}.csv"
     return atomic_write(path, lambda stream: stream.write(table.to_csv(index=False).encode()))
 
 

@@ -28,7 +28,7 @@ from ecgutils.errors import DataUnavailableError, UnknownNameError
 
 SPLITS = ("random", "random_overlap", "grouped")
 LEAKY = ("random", "random_overlap")
-TABLE_METRICS = ("accuracy", "se", "sp", "f1", "auroc")
+TABLE_METRICS = ("accuracy", "se", "sp", "ppv", "f1", "auroc")
 
 
 def window_params(dataset: str, split: str, overlap_step_s: float = 10.0,
@@ -118,6 +118,13 @@ def predictions_table(study: experiments.Study) -> pd.DataFrame:
     return experiments.predictions_table(study)
 
 
+def save_predictions(study: experiments.Study, recipe: str = "") -> Path:
+    """A leaky study's out-of-fold predictions as
+    ``reports/predictions/<dataset>_<model>_<split>[_<recipe>].csv``."""
+    return experiments.save_predictions(study, split=study.split + (f"_{recipe}" if recipe
+                                                                    else ""))
+
+
 def shared_patient_fraction(study: experiments.Study) -> float:
     """Share of test windows whose patient also has training windows, over all folds."""
     shared = [splits.shared_patient_fraction(fold, study.groups) * fold.test.size
@@ -163,7 +170,8 @@ def leakage_table(
         table = tables[split]
         ev = metrics.evaluate(*_columns(table), n_boot=n_boot, seed=seed)
         row = {"dataset": dataset, "model": model, "recipe": recipe, "row": split,
-               "windows": len(table),
+               "windows": len(table), "windows_af": ev["n_windows_af"],
+               "windows_non_af": ev["n_windows_non_af"],
                "patients": ev["n_patients"], "shared_patients": shared.get(split, np.nan)}
         for name in TABLE_METRICS:
             row[name] = ev[name]
@@ -292,7 +300,9 @@ def export_keys(table: pd.DataFrame, probes: list[ProbeResult]) -> dict[str, Any
             keys[f"{prefix}.{name}"] = row[name]
             keys[f"{prefix}.{name}_ci95"] = row[f"{name}_ci95"]
         if row["row"] in LEAKY:
-            keys[f"{prefix}.n_patients"] = row["patients"]
+            keys[f"{prefix}.n_patients"] = int(row["patients"])
+            keys[f"{prefix}.n_windows_af"] = int(row["windows_af"])
+            keys[f"{prefix}.n_windows_non_af"] = int(row["windows_non_af"])
             keys[f"{prefix}.shared_patients"] = row["shared_patients"]
     for probe in probes:
         prefix = f"{probe.dataset}.patient_probe.random"

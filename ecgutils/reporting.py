@@ -94,6 +94,8 @@ def _jsonable(key: str, value: Any) -> Any:
 def markdown_table(table: pd.DataFrame, digits: int = 3) -> str:
     """A DataFrame as a GitHub markdown table (floats rounded to ``digits``)."""
     def cell(value: Any) -> str:
+        if value is pd.NA:
+            return ""
         if isinstance(value, (float, np.floating)):
             return "n/a" if not math.isfinite(float(value)) else f"{float(value):.{digits}f}"
         return str(value).replace("|", "\\|")

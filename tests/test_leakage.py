@@ -45,6 +45,9 @@ def test_random_split_puts_every_patient_on_both_sides(random_study):
     assert random_study.cv.tested.all()
     assert leakage.shared_patient_fraction(random_study) == 1.0
     assert all("NOT patient-disjoint" in fold.partition for fold in random_study.cv.folds)
+    path = leakage.save_predictions(random_study, "mitdb_only")
+    assert path.name == "mitdb_cnn1d_random_mitdb_only.csv"
+    assert len(pd.read_csv(path)) == random_study.y.size
 
 
 def test_unknown_split_names_fail(mitdb):
@@ -70,6 +73,8 @@ def test_leakage_table_gap_is_the_difference_and_keys_follow_the_issue(random_st
     low, high = gap["accuracy_ci95"]
     assert low <= gap["accuracy"] <= high <= 0
     keys = leakage.export_keys(table, [leakage.ProbeResult("mitdb", 0.9, 0.1, 5, 10, 3, 4, 1)])
+    assert isinstance(keys["mitdb.cnn1d.random.n_patients"], int)
+    assert keys["mitdb.cnn1d.random.n_windows_af"] == int(random_table["y"].sum())
     assert keys["mitdb.cnn1d.random.accuracy"] == table.loc[0, "accuracy"]
     assert len(keys["mitdb.cnn1d.random.f1_ci95"]) == 2
     assert keys["mitdb.cnn1d.gap_random.f1"] == pytest.approx(gap["f1"])
