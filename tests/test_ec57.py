@@ -617,7 +617,7 @@ def cosen_dir(mitdb_root, mitdb_reference, tmp_path_factory) -> Path:
     from ecgutils import baseline, records
 
     folder = tmp_path_factory.mktemp("cosen")
-    for record, (_, end_s) in mitdb_reference.items():
+    for record in mitdb_reference:
         rec = records.read("mitdb", record)
         found = baseline.detect(rec.beat_times_s, rec.duration_s)
         ec57.write_annotations(folder, record, found, rec.fs, rec.n_samples, "cos")
