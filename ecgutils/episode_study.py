@@ -258,6 +258,23 @@ def min_duration_sensitivity(
     return pd.DataFrame(rows)
 
 
+def window_keys(evaluations: Mapping[str, dict[str, Any]], detectors: Sequence[str],
+                dataset: str = "mitdb") -> dict[str, Any]:
+    """``<dataset>.<detector>.no_training.<metric>`` (+ ``_ci95`` and counts) for detectors
+    that learn nothing, so that every patient is a test patient; undefined values left out."""
+    keys: dict[str, Any] = {}
+    for detector in detectors:
+        ev = evaluations[detector]
+        prefix = f"{dataset}.{detector}.no_training"
+        for metric in ("accuracy", "se", "sp", "ppv", "f1", "auroc"):
+            keys[f"{prefix}.{metric}"] = ev[metric]
+            keys[f"{prefix}.{metric}_ci95"] = ev[f"{metric}_ci95"]
+        for count in ("n_patients", "n_windows_af", "n_windows_non_af"):
+            keys[f"{prefix}.{count}"] = ev[count]
+    return {key: value for key, value in keys.items()
+            if np.all(np.isfinite(np.asarray(value, dtype=float)))}
+
+
 def _pct(value: float) -> str:
     return "-" if not np.isfinite(value) else f"{100 * value:.0f}"
 

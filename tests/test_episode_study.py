@@ -90,6 +90,10 @@ def test_baseline_window_metrics_use_the_cnn_windows(long):
     assert ev["n_windows_af"] + ev["n_windows_non_af"] == int(labelled.sum())
     assert ev["n_patients"] == 3
     assert ev["se"] > 0.8 and ev["sp"] > 0.8  # AF in 201/203 is RR-irregular; 100 is sinus
+    keys = episode_study.window_keys(evaluations, ["rr_baseline"])
+    assert keys["mitdb.rr_baseline.no_training.f1"] == ev["f1"]
+    assert len(keys["mitdb.rr_baseline.no_training.f1_ci95"]) == 2
+    assert keys["mitdb.rr_baseline.no_training.n_patients"] == 3
 
 
 def test_detected_beats_are_cached_per_record(mitdb_root):
