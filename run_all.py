@@ -42,7 +42,7 @@ class Job:
     error: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
     tables: dict[str, str] = field(default_factory=dict)
-    commit: str = ""  # set for a notebook carried over from an earlier run
+    commit: str = ""  # the commit the notebook ran at (or, carried over, an earlier run's)
 
     @property
     def name(self) -> str:
@@ -127,6 +127,7 @@ def execute(job: Job, output: Path) -> bool:
 
     from ecgutils import reporting
 
+    job.commit = _git_commit()  # the code the notebook runs with, even if HEAD moves later
     reporting.metrics_path(job.name).unlink(missing_ok=True)  # no stale numbers
     reporting.tables_path(job.name).unlink(missing_ok=True)
     start = time.perf_counter()
@@ -297,13 +298,18 @@ def _literal(text: str) -> Any:
 
 
 def _git_commit() -> str:
+    """The checkout's commit, ``-dirty`` when files other than the summary itself (which every
+    run rewrites) differ from it."""
     try:
-        return subprocess.run(
-            ["git", "describe", "--always", "--dirty", "--abbrev=12"],
-            cwd=ROOT, capture_output=True, text=True, check=True,
-        ).stdout.strip()
+        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT,
+                                capture_output=True, text=True, check=True).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+             ":!reports/summary.json", ":!reports/summary.md"],
+            cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+    return f"{commit}-dirty" if changed else commit
 
 
 def _version(package: str) -> str | None:
