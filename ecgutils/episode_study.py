@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ecgutils import baseline, cache, ec57, episodes, metrics, records, rhythm
+from ecgutils import baseline, cache, ec57, episodes, metrics, records, reporting, rhythm
 from ecgutils.progress import progress
 
 QRS_CACHE_VERSION = 1
@@ -229,9 +229,8 @@ def window_comparison(
     labelled = manifest[manifest["y"] >= 0].reset_index(drop=True)
     out = {}
     for kind, table in cnn_predictions.items():
-        out[kind] = metrics.evaluate(table["y"].to_numpy().astype(int), table["prob"].to_numpy(),
-                                     table["patient_id"].astype(str).to_numpy(),
-                                     threshold=table["threshold"].to_numpy(), n_boot=n_boot,
+        y, prob, groups, threshold = metrics.prediction_columns(table)
+        out[kind] = metrics.evaluate(y, prob, groups, threshold=threshold, n_boot=n_boot,
                                      seed=seed)
     for detector, beat_times in beats.items():
         window_score = baseline_window_scores(labelled, beat_times, long, window_s, params)
@@ -271,8 +270,7 @@ def window_keys(evaluations: Mapping[str, dict[str, Any]], detectors: Sequence[s
             keys[f"{prefix}.{metric}_ci95"] = ev[f"{metric}_ci95"]
         for count in ("n_patients", "n_windows_af", "n_windows_non_af"):
             keys[f"{prefix}.{count}"] = ev[count]
-    return {key: value for key, value in keys.items()
-            if np.all(np.isfinite(np.asarray(value, dtype=float)))}
+    return reporting.defined(keys)
 
 
 def _pct(value: float) -> str:
@@ -286,7 +284,5 @@ def export_keys(summary: pd.DataFrame, dataset: str = "mitdb") -> dict[str, floa
     for _, row in summary.iterrows():
         suffix = "ec57" if row["statistic"] == "gross" else "ec57_average"
         for rate in ec57.RATES:
-            value = row[rate]
-            if np.isfinite(value):
-                keys[f"{dataset}.{row['detector']}.{suffix}.{rate}"] = float(value)
-    return keys
+            keys[f"{dataset}.{row['detector']}.{suffix}.{rate}"] = float(row[rate])
+    return reporting.defined(keys)

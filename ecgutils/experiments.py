@@ -23,7 +23,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from ecgutils import cache, config, metrics, models, splits, train
+from ecgutils import cache, config, metrics, models, reporting, splits, train
 from ecgutils.errors import DataUnavailableError, UnknownNameError
 from ecgutils.fileio import atomic_write
 from ecgutils.progress import progress
@@ -81,7 +81,7 @@ def cinc_study(
     ``scheme="random"`` shuffles windows instead (the leakage study's leaky split, named by
     ``split``, default ``random``): no final model is fitted and no fold model saved.
     """
-    split = _split_name(scheme, split)
+    split = split or scheme
     manifest, y, groups = labelled(entry)
     X = model_inputs(entry, kind)[manifest.index.to_numpy()]
     build = model_builder(kind, entry, **(model_hyper or {}))
@@ -135,7 +135,7 @@ def mitdb_study(
     if (cinc_entry is None) != (cinc_model_path is None):
         raise ValueError("give both cinc_entry and cinc_model_path, or neither")
     if split is None:
-        split = _split_name(scheme, None) + ("" if cinc_entry is not None else "_mitdb_only")
+        split = scheme + ("" if cinc_entry is not None else "_mitdb_only")
     manifest, y, groups = labelled(entry)
     X = model_inputs(entry, kind)[manifest.index.to_numpy()]
     build = model_builder(kind, entry, **(model_hyper or {}))
@@ -235,7 +235,7 @@ def export_keys(study: Study) -> dict[str, Any]:
     rates = throughput(study)
     keys[f"{study.name}.train_windows_per_s"] = rates["train_windows_per_s"]
     keys[f"{study.name}.predict_windows_per_s"] = rates["predict_windows_per_s"]
-    return {key: value for key, value in keys.items() if _finite(value)}
+    return reporting.defined(keys)
 
 
 def save_predictions(study: Study, folder: str | Path | None = None,
@@ -246,13 +246,6 @@ def save_predictions(study: Study, folder: str | Path | None = None,
     table = predictions_table(study)
     path = folder / f"{study.dataset}_{study.model}_{split or study.split}.csv"
     return atomic_write(path, lambda stream: stream.write(table.to_csv(index=False).encode()))
-
-
-def _split_name(scheme: str, split: str | None) -> str:
-    if scheme not in SCHEMES:
-        raise UnknownNameError(
-            f"unknown split scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
-    return split if split is not None else scheme
 
 
 def predict_out_of_fold(
@@ -330,9 +323,3 @@ def labelled(entry: cache.Entry) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     manifest = entry.tables["manifest"]
     manifest = manifest[manifest["y"] != TARGET["AFL"]]
     return manifest, manifest["y"].to_numpy().astype(int), manifest["patient_id"].to_numpy()
-
-
-def _finite(value: Any) -> bool:
-    if isinstance(value, list):
-        return all(_finite(item) for item in value)
-    return not (isinstance(value, float) and not np.isfinite(value))

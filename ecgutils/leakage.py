@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ecgutils import cache, config, experiments, metrics, preprocess, splits, train
+from ecgutils import cache, config, experiments, metrics, preprocess, reporting, splits, train
 from ecgutils.errors import DataUnavailableError, UnknownNameError
 
 SPLITS = ("random", "random_overlap", "grouped")
@@ -113,11 +113,6 @@ def grouped_predictions(dataset: str, kind: str, entry: cache.Entry,
     return table
 
 
-def predictions_table(study: experiments.Study) -> pd.DataFrame:
-    """A study's out-of-fold predictions in the layout of :func:`grouped_predictions`."""
-    return experiments.predictions_table(study)
-
-
 def save_predictions(study: experiments.Study, recipe: str = "") -> Path:
     """A leaky study's out-of-fold predictions as
     ``reports/predictions/<dataset>_<model>_<split>[_<recipe>].csv``."""
@@ -168,7 +163,7 @@ def leakage_table(
     rows = []
     for split in (name for name in SPLITS if name in tables):
         table = tables[split]
-        ev = metrics.evaluate(*_columns(table), n_boot=n_boot, seed=seed)
+        ev = metrics.evaluate(*metrics.prediction_columns(table), n_boot=n_boot, seed=seed)
         row = {"dataset": dataset, "model": model, "recipe": recipe, "row": split,
                "windows": len(table), "windows_af": ev["n_windows_af"],
                "windows_non_af": ev["n_windows_non_af"],
@@ -179,7 +174,8 @@ def leakage_table(
         rows.append(row)
     if "grouped" in tables:
         for split in (name for name in LEAKY if name in tables):
-            gaps = metrics.bootstrap_gap(_columns(tables[split]), _columns(tables["grouped"]),
+            gaps = metrics.bootstrap_gap(metrics.prediction_columns(tables[split]),
+                                         metrics.prediction_columns(tables["grouped"]),
                                          n_boot=n_boot, seed=seed)
             row = {"dataset": dataset, "model": model, "recipe": recipe,
                    "row": f"{split} − grouped",
@@ -309,7 +305,7 @@ def export_keys(table: pd.DataFrame, probes: list[ProbeResult]) -> dict[str, Any
         keys[f"{prefix}.accuracy"] = probe.accuracy
         keys[f"{prefix}.chance"] = probe.chance
         keys[f"{prefix}.n_patients"] = probe.n_patients
-    return {key: _plain(value) for key, value in keys.items() if _finite(value)}
+    return reporting.defined(keys)
 
 
 def display_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -385,11 +381,6 @@ def _with_ci(value: float, ci: list[float]) -> str:
     return f"{value:.3f} [{ci[0]:.2f}, {ci[1]:.2f}]"
 
 
-def _columns(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    return (table["y"].to_numpy().astype(int), table["prob"].to_numpy(dtype=float),
-            table["patient_id"].astype(str).to_numpy(), table["threshold"].to_numpy(dtype=float))
-
-
 def _check_split(split: str) -> None:
     if split not in SPLITS:
         raise UnknownNameError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
@@ -397,22 +388,3 @@ def _check_split(split: str) -> None:
 
 def _notebook_of(kind: str) -> str:
     return {"cnn1d": "03_cnn1d", "cnn2d": "04_cnn2d"}.get(kind, f"for {kind}")
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    return value
-
-
-def _finite(value: Any) -> bool:
-    if isinstance(value, list):
-        return all(_finite(item) for item in value)
-    if isinstance(value, (float, np.floating)):
-        return bool(np.isfinite(value))
-    return True
-

@@ -146,6 +146,14 @@ def bootstrap_ci(
     return intervals
 
 
+def prediction_columns(table: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(y_true, prob, groups, threshold)`` of a predictions table (columns ``y, prob,
+    patient_id, threshold``, one row per window), as :func:`evaluate` and
+    :func:`bootstrap_gap` take them."""
+    return (table["y"].to_numpy().astype(int), table["prob"].to_numpy(dtype=float),
+            table["patient_id"].astype(str).to_numpy(), table["threshold"].to_numpy(dtype=float))
+
+
 def bootstrap_gap(
     first: tuple[Any, Any, Any, Any],
     second: tuple[Any, Any, Any, Any],

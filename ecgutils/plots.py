@@ -497,23 +497,8 @@ def metric_bars(
     categories = list(pd.unique(table[by]))
     hue_levels = [None] if hue is None else list(pd.unique(table[hue]))
     colours = sns.color_palette("colorblind", len(hue_levels))
-    width = 0.8 / len(hue_levels)
     fig, ax = plt.subplots(figsize=(max(4.5, 0.5 * len(categories) * len(hue_levels) + 2), 3.5))
-    for offset, (level, colour) in enumerate(zip(hue_levels, colours, strict=True)):
-        rows = table if hue is None else table[table[hue] == level]
-        positions = np.array([categories.index(value) for value in rows[by]], dtype=float)
-        positions += (offset - (len(hue_levels) - 1) / 2) * width
-        heights = rows[metric].to_numpy(dtype=float)
-        ax.bar(positions, heights, width=width, color=colour,
-               label=None if hue is None else str(level))
-        if ci_column is not None:
-            intervals = np.array([_interval(cell, ci_column) for cell in rows[ci_column]])
-            # Draw the interval itself rather than distances from the bar top, so an interval
-            # that does not contain the point estimate is still shown as it is.
-            ax.errorbar(positions, intervals.mean(axis=1),
-                        yerr=(intervals[:, 1] - intervals[:, 0]) / 2,
-                        fmt="none", ecolor="k", elinewidth=1, capsize=3)
-    ax.set_xticks(np.arange(len(categories)), [str(value) for value in categories])
+    _grouped_bars(ax, table, metric, by, hue, ci_column, hue_levels, colours)
     suffix = "" if ci_column is None else f", bars: {ci_column}"
     ax.set(xlabel=by, ylabel=metric,
            title=f"{metric} per {by}" + ("" if hue is None else f" and {hue}") + suffix)
@@ -533,28 +518,14 @@ def leakage_bars(long: pd.DataFrame, name: str) -> plt.Figure:
     if long.empty:
         raise ValueError("table has no rows")
     panels = list(pd.unique(long["dataset"]))
+    # Every panel uses all splits' slots and colours, so a split keeps its place and colour.
     splits_shown = list(pd.unique(long["split"]))
-    colours = dict(zip(splits_shown, sns.color_palette("colorblind", len(splits_shown)),
-                       strict=True))
-    width = 0.8 / len(splits_shown)
+    colours = sns.color_palette("colorblind", len(splits_shown))
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), sharey=True,
                              squeeze=False)
     for ax, dataset in zip(axes[0], panels, strict=True):
-        rows = long[long["dataset"] == dataset]
-        names = list(pd.unique(rows["metric"]))
-        for offset, split in enumerate(splits_shown):
-            part = rows[rows["split"] == split]
-            if part.empty:
-                continue
-            positions = np.array([names.index(m) for m in part["metric"]], dtype=float)
-            positions += (offset - (len(splits_shown) - 1) / 2) * width
-            ax.bar(positions, part["value"].to_numpy(dtype=float), width=width,
-                   color=colours[split], label=split)
-            intervals = np.array([_interval(cell, "ci95") for cell in part["ci95"]])
-            ax.errorbar(positions, intervals.mean(axis=1),
-                        yerr=(intervals[:, 1] - intervals[:, 0]) / 2,
-                        fmt="none", ecolor="k", elinewidth=1, capsize=3)
-        ax.set_xticks(np.arange(len(names)), names)
+        _grouped_bars(ax, long[long["dataset"] == dataset], "value", "metric", "split", "ci95",
+                      splits_shown, colours)
         ax.set(title=dataset, ylim=(0, 1.05))
     axes[0][0].set_ylabel("pooled out-of-fold value (95 % CI, patient bootstrap)")
     axes[0][-1].legend(title="split", fontsize=8, loc="lower right")
@@ -664,6 +635,30 @@ def probability_timeline(
     ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
     return save_figure(fig, name)
+
+
+def _grouped_bars(ax: plt.Axes, table: pd.DataFrame, value: str, by: str, hue: str | None,
+                  ci_column: str | None, hue_levels: Sequence[object], colours: Sequence) -> None:
+    """Bars of ``value`` per ``by`` category, side by side per ``hue`` level (one colour each;
+    a level without rows leaves its slot empty), with ``ci_column`` intervals as error bars."""
+    categories = list(pd.unique(table[by]))
+    width = 0.8 / len(hue_levels)
+    for offset, (level, colour) in enumerate(zip(hue_levels, colours, strict=True)):
+        rows = table if hue is None else table[table[hue] == level]
+        if rows.empty:
+            continue
+        positions = np.array([categories.index(item) for item in rows[by]], dtype=float)
+        positions += (offset - (len(hue_levels) - 1) / 2) * width
+        ax.bar(positions, rows[value].to_numpy(dtype=float), width=width, color=colour,
+               label=None if hue is None else str(level))
+        if ci_column is not None:
+            intervals = np.array([_interval(cell, ci_column) for cell in rows[ci_column]])
+            # Draw the interval itself rather than distances from the bar top, so an interval
+            # that does not contain the point estimate is still shown as it is.
+            ax.errorbar(positions, intervals.mean(axis=1),
+                        yerr=(intervals[:, 1] - intervals[:, 0]) / 2,
+                        fmt="none", ecolor="k", elinewidth=1, capsize=3)
+    ax.set_xticks(np.arange(len(categories)), [str(item) for item in categories])
 
 
 def _binary_pair(label: str, y_true: ArrayLike, prob: ArrayLike) -> tuple[np.ndarray, np.ndarray]:

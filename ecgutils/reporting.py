@@ -46,6 +46,17 @@ def export_metrics(notebook: str, metrics: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def defined(keys: dict[str, Any]) -> dict[str, Any]:
+    """The keys whose value is defined: undefined numbers (NaN, a CI bound that is NaN) are
+    left out of the summary rather than written as 0."""
+    def finite(value: Any) -> bool:
+        if isinstance(value, (list, tuple)):
+            return all(finite(item) for item in value)
+        return not (isinstance(value, (float, np.floating)) and not math.isfinite(value))
+
+    return {key: value for key, value in keys.items() if finite(value)}
+
+
 def tables_path(notebook: str) -> Path:
     return config.reports_dir() / "metrics" / f"{notebook}.tables.json"
 

@@ -58,7 +58,7 @@ def test_unknown_split_names_fail(mitdb):
 
 
 def test_leakage_table_gap_is_the_difference_and_keys_follow_the_issue(random_study):
-    random_table = leakage.predictions_table(random_study)
+    random_table = experiments.predictions_table(random_study)
     # A "grouped" table that is right on every window: the gap must be exactly leaky − 1.
     perfect = random_table.copy()
     perfect["prob"] = perfect["y"].astype(float)
@@ -89,7 +89,7 @@ def test_grouped_predictions_must_match_the_windows(mitdb, random_study, tmp_pat
     monkeypatch.setenv("ECGUTILS_REPORTS_DIR", str(tmp_path))
     with pytest.raises(DataUnavailableError, match="run notebook 03_cnn1d"):
         leakage.grouped_predictions("mitdb", "cnn1d", mitdb)
-    table = leakage.predictions_table(random_study)
+    table = experiments.predictions_table(random_study)
     (tmp_path / "predictions").mkdir()
     path = tmp_path / "predictions" / "mitdb_cnn1d_grouped.csv"
     table.to_csv(path, index=False)
