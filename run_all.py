@@ -91,7 +91,7 @@ def plan(
     """The notebooks to run with their parameters; raises ValueError on any bad name."""
     import papermill
 
-    notebooks = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+    notebooks = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]*_*.ipynb"))
     if only:
         wanted = [token.strip() for token in only.split(",") if token.strip()]
         unknown = [t for t in wanted if not any(nb.stem.startswith(t) for nb in notebooks)]

@@ -1,14 +1,20 @@
-"""What each training lever buys on CinC 2017 (AF vs not AF), side by side in one process.
+"""What each lever of the detector buys on CinC 2017, on development records only.
 
-    .venv/bin/python benchmarks/levers.py [--folds 2] [--only NAME ...]
+    .venv/bin/python benchmarks/levers.py [--only NAME ...] [--max-records N]
 
-Every configuration is cross-validated on the same record-grouped folds (the first
-``--folds`` of the study's 5-fold StratifiedGroupKFold; CinC publishes no patient ids, so a
-record is the group) and scored on the pooled out-of-fold windows: F1 at the fixed 0.5 cut and
-at the threshold chosen on each fold's validation records, Se/Sp at that threshold, AUROC,
-PR-AUC, calibration error before and after temperature scaling (fitted on validation), epochs
-run, training throughput and wall time. Writes reports/benchmarks-levers.md and .json.
-This machine is noisy (up to 2x between runs): compare rows of one run only.
+The selection protocol of notebook 03b (``ecgutils.detector_study``): CinC records are split
+once, stratified by class, into 20 % *development* records and the rest. Every row trains on
+the rest (10 % of it carved out as validation records for early stopping and the threshold)
+and is scored on the development records, per record (AF vs rest; a record's probability is
+the mean over its windows, or its one centred window). The development records are never in a
+reported test fold of 03b, so what this table chooses does not look at reported numbers.
+
+Each row changes one thing against the row named in ``base``; ``gap`` is its F1 and AUROC
+minus the base row's, with a paired bootstrap CI over development records. The last rows repeat
+the chosen detector with two more seeds: their spread is the training noise that the bootstrap
+(which holds the trained model fixed) cannot see, and their average is a 3-model ensemble.
+Writes reports/benchmarks-levers.md and .json. This machine is noisy (up to 2x between runs):
+compare timings of one run only.
 """
 
 from __future__ import annotations
@@ -25,118 +31,164 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ecgutils import config, metrics, models, preprocess, reporting, splits, train  # noqa: E402
+from ecgutils import config, detector_study, metrics, preprocess, reporting, train  # noqa: E402
 from ecgutils.fileio import atomic_write_json, atomic_write_text  # noqa: E402
 
-# name → (model kind, model hyper-parameters, training config overrides). Each row adds one
-# lever to the row it names in its comment, so a difference is one change.
-# The four-block 1D and three-block 2D models the table started from, pinned here because the
-# builders' defaults are now the five-block models this table chose.
-FOUR_BLOCKS = {"filters": (16, 32, 64, 64)}
-THREE_BLOCKS_2D = {"filters": (16, 32, 64)}
-
-CONFIGS: dict[str, tuple[str, dict, dict]] = {
-    # The calibration baseline of the issue: plain CNN, constant LR, stop on val loss.
-    "plain": ("cnn1d", FOUR_BLOCKS, {"epochs": 15, "schedule": "constant", "monitor": "val_loss",
-                            "patience": 4}),
-    # plain + cosine LR, stop on validation PR-AUC, 30 epochs.
-    "schedule_prauc_30ep": ("cnn1d", FOUR_BLOCKS, {"epochs": 30, "patience": 8}),
-    # schedule_prauc_30ep + residual blocks.
-    "residual": ("cnn1d", {**FOUR_BLOCKS, "residual": True}, {"epochs": 30, "patience": 8}),
-    # schedule_prauc_30ep + a fifth block: receptive field ~18 s instead of ~4.6 s, so the
-    # features can compare many beats (AF is an irregular rhythm over many beats).
-    "deep5": ("cnn1d", {"filters": (16, 32, 64, 64, 128)}, {"epochs": 30, "patience": 8}),
-    # deep5 + a sixth block: the receptive field spans the whole 20-s window.
-    "deep6": ("cnn1d", {"filters": (16, 32, 64, 64, 128, 128)}, {"epochs": 30, "patience": 8}),
-    # deep5 + amplitude/shift/noise augmentation.
-    "deep5_augment": ("cnn1d", {"filters": (16, 32, 64, 64, 128)},
-                      {"epochs": 30, "patience": 8, "augment": True}),
-    # deep5 + residual blocks.
-    "deep5_residual": ("cnn1d", {"filters": (16, 32, 64, 64, 128), "residual": True},
-                       {"epochs": 30, "patience": 8}),
-    # schedule_prauc_30ep + wider filters.
-    "wide": ("cnn1d", {"filters": (32, 64, 128, 128)}, {"epochs": 30, "patience": 8}),
-    # schedule_prauc_30ep + amplitude/shift/noise augmentation.
-    "augment": ("cnn1d", FOUR_BLOCKS, {"epochs": 30, "patience": 8, "augment": True}),
-    # 2D CNN on spectrograms with the same training recipe.
-    "cnn2d": ("cnn2d", THREE_BLOCKS_2D, {"epochs": 30, "patience": 8}),
-    # cnn2d + two more blocks: the whole 20 s of receptive field along time instead of ~4.6 s.
-    "cnn2d_deep5": ("cnn2d", {"filters": (16, 32, 64, 64, 128)}, {"epochs": 30, "patience": 8}),
+SEED = config.DEFAULT_SEED
+EPOCHS = {"epochs": 24, "patience": 6}
+# name → (entry, base row, centre only, DetectorConfig, detector hyper-parameters, seed offset)
+# entry "250": today's preprocessing (250 Hz, one centred window per record); "125": the
+# detector's (125 Hz, every window on a 5-s grid).
+BINARY = {"n_classes": 1}
+WAVEFORM = {"rhythm": False}
+CONFIGS: dict[str, tuple] = {
+    # Today's 1D CNN (notebook 03): 250 Hz, one centred window, AF vs rest, waveform only.
+    "today_cnn1d": ("250", None, True, BINARY, WAVEFORM, 0),
+    # Lever 4 alone: 125 Hz.
+    "fs_125": ("125", "today_cnn1d", True, BINARY, WAVEFORM, 0),
+    # Lever 1 alone (at 125 Hz): random crops of whole records, record = mean of its windows.
+    "whole_records": ("125", "fs_125", False, BINARY, WAVEFORM, 0),
+    # Lever 2 alone: four classes (N/A/O/~), AF read out as class A.
+    "four_classes": ("125", "fs_125", True, {}, WAVEFORM, 0),
+    # Lever 3 alone: RR features as a second input.
+    "rr_input": ("125", "fs_125", True, BINARY, {}, 0),
+    # The rhythm branch alone (no waveform), with levers 1 and 2: what RR features alone give.
+    "rr_only": ("125", "detector", False, {}, {"waveform": False}, 0),
+    # All levers: the detector.
+    "detector": ("125", "fs_125", False, {}, {}, 0),
+    # The detector minus one lever each.
+    "detector_no_rr": ("125", "detector", False, {}, WAVEFORM, 0),
+    "detector_binary": ("125", "detector", False, BINARY, {}, 0),
+    "detector_centre_only": ("125", "detector", True, {}, {}, 0),
+    # Architecture: four convolution blocks instead of five.
+    "detector_4_blocks": ("125", "detector", False, {}, {"filters": (16, 32, 64, 64)}, 0),
+    # Seeds (training noise) and their 3-model ensemble (lever 5).
+    "detector_seed_2": ("125", "detector", False, {}, {}, 1),
+    "detector_seed_3": ("125", "detector", False, {}, {}, 2),
 }
+ENSEMBLE = ("detector", "detector_seed_2", "detector_seed_3")
 
 
-def run_config(name: str, X_raw, X_stft, y, groups, folds) -> dict:
-    kind, hyper, overrides = CONFIGS[name]
-    X = X_raw if kind == "cnn1d" else X_stft
-    if kind == "cnn2d":
-        hyper = {"input_shape": tuple(X.shape[1:]), **hyper}
+def run_config(name: str, entries: dict) -> dict:
+    source, _, centre_only, dcfg, hyper, seed_offset = CONFIGS[name]
+    dcfg = train.DetectorConfig(crops=not centre_only, aggregate=not centre_only,
+                                **{"n_classes": 4, **dcfg})
+    cfg = train.TrainConfig(seed=SEED + seed_offset, **EPOCHS)
     began = time.perf_counter()
-    result = train.cross_validate(X, y, groups, folds, lambda: models.build(kind, **hyper),
-                                  train.TrainConfig(**overrides), name=name)
-    wall = time.perf_counter() - began
-    tested = result.tested
-    fixed = metrics.binary_metrics(y[tested], result.prob[tested], 0.5)
-    tuned = metrics.binary_metrics(y[tested], result.prob[tested], result.threshold[tested])
-    calibrated = np.empty_like(result.prob)
-    for fold in result.folds:
-        temperature = metrics.fit_temperature(fold.validation_y, fold.validation_prob)
-        calibrated[fold.test] = metrics.apply_temperature(fold.prob, temperature)
-    return {
-        "config": name, "model": kind,
-        "f1_at_0.5": fixed["f1"], "f1_at_val_threshold": tuned["f1"],
-        "se": tuned["se"], "sp": tuned["sp"], "auroc": fixed["auroc"], "pr_auc": fixed["pr_auc"],
-        "ece": metrics.expected_calibration_error(y[tested], result.prob[tested]),
-        "ece_temperature": metrics.expected_calibration_error(y[tested], calibrated[tested]),
-        "epochs_run": float(np.mean([fold.epochs_run for fold in result.folds])),
-        "train_windows_per_s": float(np.mean([f.train_windows_per_s for f in result.folds])),
-        "predict_windows_per_s": float(np.mean([f.predict_windows_per_s
-                                                for f in result.folds])),
-        "wall_s": wall,
-        "params": models.build(kind, **hyper).count_params(),
-    }
+    fitted = detector_study.development_fit(entries[source], cfg, dcfg, hyper,
+                                            centre_only=centre_only, split_seed=SEED)
+    fitted["wall_s"] = time.perf_counter() - began
+    return fitted
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--folds", type=int, default=2, help="folds of the 5 to run")
-    parser.add_argument("--only", nargs="*", choices=sorted(CONFIGS), help="configs to run")
+    parser.add_argument("--only", nargs="*", choices=sorted(CONFIGS), help="rows to run")
     parser.add_argument("--max-records", type=int, default=None, help="CinC subset (testing)")
     args = parser.parse_args()
-    entry = preprocess.build(preprocess.default_params("cinc2017",
-                                                       max_records=args.max_records))
-    manifest = entry.tables["manifest"]
-    y = manifest["y"].to_numpy().astype(int)
-    groups = manifest["patient_id"].to_numpy()
-    folds = splits.grouped_folds(y, groups, n_splits=5, seed=config.DEFAULT_SEED)[: args.folds]
-    X_raw, X_stft = np.asarray(entry.arrays["X"]), np.asarray(entry.arrays["S"])
-    # Rows of earlier runs (other configurations, same folds) are kept: a run with --only
-    # replaces just its rows. Timings of rows from different runs are not comparable.
-    previous = config.reports_dir() / "benchmarks-levers.json"
-    rows = {}
-    if previous.is_file():
+    entries = {
+        "250": preprocess.build(preprocess.default_params("cinc2017",
+                                                          max_records=args.max_records)),
+        "125": preprocess.build(preprocess.detector_params("cinc2017",
+                                                           max_records=args.max_records)),
+    }
+    out = config.reports_dir()
+    scores_path = out / "benchmarks-levers-scores.csv"
+    # Scores of earlier runs (same subset) are kept: --only replaces just its rows.
+    previous = out / "benchmarks-levers.json"
+    results: dict[str, dict] = {}
+    if previous.is_file() and scores_path.is_file():
         earlier = json.loads(previous.read_text())
-        if earlier.get("folds") == args.folds and earlier.get("max_records") == args.max_records:
-            rows = {row["config"]: row for row in earlier["rows"]}
-    stamp = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
+        if earlier.get("max_records") == args.max_records:
+            stored = pd.read_csv(scores_path, dtype={"group": str})
+            for row in earlier["rows"]:
+                part = stored[stored["config"] == row["config"]]
+                if len(part):
+                    results[row["config"]] = {**row, "scores": part.drop(columns="config")}
     for name in args.only or CONFIGS:
-        rows[name] = {**run_config(name, X_raw, X_stft, y, groups, folds), "run": stamp}
-        print(rows[name], flush=True)
-        _write(rows, args, folds)
+        fitted = run_config(name, entries)
+        results[name] = {"config": name, "threshold": fitted["threshold"],
+                         "epochs": fitted["epochs"], "best_epoch": fitted["best_epoch"],
+                         "train_windows_per_s": fitted["train_windows_per_s"],
+                         "wall_s": fitted["wall_s"], "params": fitted["params"],
+                         "run": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+                         "scores": fitted["scores"]}
+        print(name, metrics.binary_metrics(fitted["scores"]["y"], fitted["scores"]["prob"],
+                                           fitted["threshold"])["f1"], flush=True)
+        _write(results, args, scores_path)
 
 
-def _write(rows: dict, args: argparse.Namespace, folds) -> None:
+def table(results: dict[str, dict], n_boot: int = 1000) -> pd.DataFrame:
+    """One row per configuration: F1/Se/+P at its validation threshold and AUROC on the
+    development records, and its gap to the base row with a paired bootstrap CI."""
+    rows = []
+    for name in [n for n in CONFIGS if n in results] + (
+            ["ensemble_3_seeds"] if all(n in results for n in ENSEMBLE) else []):
+        if name == "ensemble_3_seeds":
+            parts = [results[n] for n in ENSEMBLE]
+            scores = parts[0]["scores"].copy()
+            scores["prob"] = np.mean([p["scores"]["prob"].to_numpy() for p in parts], axis=0)
+            threshold = float(np.median([p["threshold"] for p in parts]))
+            base = "detector"
+            info = {"epochs": None, "wall_s": sum(p["wall_s"] for p in parts)}
+        else:
+            scores, threshold = results[name]["scores"], results[name]["threshold"]
+            base = CONFIGS[name][1]
+            info = results[name]
+        m = metrics.binary_metrics(scores["y"].to_numpy(), scores["prob"].to_numpy(), threshold)
+        row = {"config": name, "base": base or "", "f1": m["f1"], "se": m["se"],
+               "ppv": m["ppv"], "auroc": m["auroc"], "threshold": round(threshold, 3)}
+        if base in results:
+            other = results[base]
+            gap = metrics.bootstrap_gap(
+                (scores["y"], scores["prob"], scores["group"], threshold),
+                (other["scores"]["y"], other["scores"]["prob"], other["scores"]["group"],
+                 other["threshold"]), n_boot=n_boot, seed=SEED)
+            for metric in ("f1", "auroc"):
+                value, low, high = gap[metric]
+                row[f"{metric}_gap"] = f"{value:+.3f} [{low:+.3f}, {high:+.3f}]"
+        row.update({"epochs": info.get("epochs"), "wall_s": round(info["wall_s"]),
+                    "train_windows_per_s": (round(info["train_windows_per_s"])
+                                            if "train_windows_per_s" in info else None)})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def seed_spread(results: dict[str, dict]) -> dict[str, float] | None:
+    if not all(n in results for n in ENSEMBLE):
+        return None
+    f1 = {index: metrics.binary_metrics(results[n]["scores"]["y"], results[n]["scores"]["prob"],
+                                        results[n]["threshold"])["f1"]
+          for index, n in enumerate(ENSEMBLE)}
+    return detector_study.seed_spread(f1)
+
+
+def _write(results: dict[str, dict], args: argparse.Namespace, scores_path: Path) -> None:
     """Write the table of every row so far (a long run keeps what it measured if stopped)."""
-    previous = config.reports_dir() / "benchmarks-levers.json"
-    table = pd.DataFrame([rows[name] for name in CONFIGS if name in rows])
-    header = (f"# Training levers on CinC 2017 (AF vs rest), {args.folds} of 5 record-grouped "
-              f"folds, {int(sum(f.test.size for f in folds))} out-of-fold records. Timings of "
-              f"rows from different runs (column `run`) are not comparable; this machine is "
-              f"noisy.\n\n")
-    text = header + reporting.markdown_table(table)
+    shown = table(results)
+    first = next(iter(results.values()))["scores"]
+    spread = seed_spread(results)
+    header = (
+        "# Detector levers on CinC 2017 development records (AF vs rest, per record)\n\n"
+        f"Trained on the non-development records, scored on {len(first)} development records "
+        f"({int(first['y'].sum())} AF) that no reported test fold of notebook 03b contains. "
+        "F1/Se/+P at the threshold chosen on validation records; gaps: row − base with a "
+        "paired bootstrap CI over development records. Timings of rows from different runs "
+        "(column `run` in the JSON) are not comparable; this machine is noisy.\n\n")
+    if spread:
+        header += (f"Seed spread of the detector's F1 over {spread['n_seeds']} seeds: mean "
+                   f"{spread['f1_seed_mean']:.3f}, SD {spread['f1_seed_sd']:.3f}.\n\n")
+    text = header + reporting.markdown_table(shown)
     print(text)
-    atomic_write_text(config.reports_dir() / "benchmarks-levers.md", text)
-    atomic_write_json(previous, {"folds": args.folds, "max_records": args.max_records,
-                                 "rows": table.to_dict(orient="records")})
+    out = config.reports_dir()
+    atomic_write_text(out / "benchmarks-levers.md", text)
+    atomic_write_json(out / "benchmarks-levers.json", {
+        "max_records": args.max_records, "seed_spread": spread,
+        "rows": [{k: v for k, v in r.items() if k not in ("scores", "model")}
+                 for r in results.values()],
+        "table": shown.to_dict(orient="records")})
+    stored = pd.concat([r["scores"].assign(config=name) for name, r in results.items()])
+    atomic_write_text(scores_path, stored.to_csv(index=False))
 
 
 if __name__ == "__main__":

@@ -162,32 +162,6 @@ def cosen(
     return float(_cosen_rows(rr[np.newaxis, :], r_s, min_matches, r_step_s)[0])
 
 
-def cosen_series(
-    beat_times_s: Sequence[float] | np.ndarray, params: CosenParams | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """COSEn of each window of consecutive beats.
-
-    Parameters
-    ----------
-    beat_times_s : array-like of float, shape (n_beats,)
-        Beat (QRS) times in seconds, strictly increasing.
-    params : CosenParams, optional
-        Window length and step, tolerance, minimum numerator count.
-
-    Returns
-    -------
-    times_s : ndarray of float, shape (n_windows,)
-        Middle of the RR interval(s) each window decides for, near the window centre (s).
-    values : ndarray of float, shape (n_windows,)
-        COSEn of each window (dimensionless). Both are empty with fewer than
-        ``params.window_rr + 1`` beats.
-    """
-    params = params or CosenParams()
-    beats = _check_beats(beat_times_s)
-    starts, ends, values = _windows(beats, params)
-    return (starts + ends) / 2, values
-
-
 def detect(
     beat_times_s: Sequence[float] | np.ndarray,
     record_end_s: float,
@@ -219,12 +193,8 @@ def detect(
         raise ValueError(f"beat_times_s starts at {beats[0]} s, before the record start")
     starts, ends, values = _windows(beats, params)
     flagged = values > params.threshold
-    episodes: list[list[float]] = []
-    for start, end in zip(starts[flagged], ends[flagged], strict=True):
-        if episodes and start - episodes[-1][1] <= params.merge_gap_s:
-            episodes[-1][1] = max(episodes[-1][1], end)
-        else:
-            episodes.append([start, end])
+    episodes = rhythm.merge_spans(zip(starts[flagged], ends[flagged], strict=True),
+                                  params.merge_gap_s)
     return [
         rhythm.Interval(rhythm.AF, float(start), float(min(end, record_end_s)))
         for start, end in episodes

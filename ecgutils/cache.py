@@ -2,8 +2,10 @@
 
 An entry is a folder ``<processed_dir>/<name>-<key>/`` holding ``.npy`` arrays, ``.csv``
 tables and ``meta.json`` (the parameters and facts about the build). ``key`` is a SHA-256 of
-the canonical JSON of the parameters and :data:`CACHE_VERSION`, so changing any parameter
-builds a new entry and a rerun with the same parameters reuses the old one. An entry is
+the canonical JSON of the parameters, :data:`CACHE_VERSION` and, when the caller passes one,
+a ``code_version`` (:func:`code_version` of the modules that build the entry), so changing any
+parameter or that code builds a new entry and a rerun with the same parameters and code reuses
+the old one. An entry is
 built in a staging folder and renamed into place: a crash never leaves half an entry.
 Arrays are memory-mapped when read.
 """
@@ -18,6 +20,7 @@ import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -42,10 +45,52 @@ class Entry:
     reused: bool = field(default=False)
 
 
-def key_of(params: Mapping[str, Any]) -> str:
-    """Hex SHA-256 (first 16 characters) of the canonical JSON of ``params``."""
+def code_version(*modules: ModuleType) -> str:
+    """Short SHA-256 of the source text of ``modules``: changes whenever their code does.
+
+    Pass the modules whose code decides what an entry holds, as ``code_version`` of
+    :func:`load_or_build`. The order of ``modules`` does not matter.
+
+    Parameters
+    ----------
+    *modules : module
+        One or more Python modules with source files (``ecgutils.preprocess``, ...).
+
+    Returns
+    -------
+    str
+        First 16 hex characters of the SHA-256 of each module's name and source file.
+    """
+    if not modules:
+        raise ValueError("code_version needs at least one module, e.g. code_version(preprocess)")
+    digest = hashlib.sha256()
+    for module in sorted(modules, key=lambda m: getattr(m, "__name__", "")):
+        if not isinstance(module, ModuleType):
+            raise ValueError(f"code_version takes modules, not {type(module).__name__}: {module!r}")
+        # The file itself, not inspect.getsource: linecache may hold an edited file's old text.
+        source_file = getattr(module, "__file__", None)
+        if not source_file or not source_file.endswith(".py"):
+            raise ValueError(
+                f"code_version: module {module.__name__} has no Python source file "
+                f"({source_file or 'built in'}); pass pure-Python modules of this project"
+            )
+        source = Path(source_file).read_bytes()
+        digest.update(f"{module.__name__}\n{len(source)}\n".encode())
+        digest.update(source)
+    return digest.hexdigest()[:16]
+
+
+def key_of(params: Mapping[str, Any], code_version: str | None = None) -> str:
+    """Hex SHA-256 (first 16 characters) of the canonical JSON of ``params``.
+
+    ``code_version`` (see :func:`code_version`), when given, is part of the key; without it
+    the key is the parameters' alone (as before code versions existed).
+    """
+    keyed: dict[str, Any] = {"cache_version": CACHE_VERSION, "params": params}
+    if code_version is not None:
+        keyed["code_version"] = code_version
     canonical = json.dumps(
-        {"cache_version": CACHE_VERSION, "params": params},
+        keyed,
         sort_keys=True,
         separators=(",", ":"),
         default=_json_default,
@@ -53,17 +98,26 @@ def key_of(params: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
 
-def entry_path(name: str, params: Mapping[str, Any], root: str | os.PathLike | None = None) -> Path:
-    """Folder of the entry for ``name`` built with ``params``."""
+def entry_path(
+    name: str,
+    params: Mapping[str, Any],
+    root: str | os.PathLike | None = None,
+    code_version: str | None = None,
+) -> Path:
+    """Folder of the entry for ``name`` built with ``params`` (and ``code_version``)."""
     base = Path(root) if root is not None else config.processed_dir()
-    return base / f"{name}-{key_of(params)}"
+    return base / f"{name}-{key_of(params, code_version)}"
 
 
 def load(
-    name: str, params: Mapping[str, Any], root: str | os.PathLike | None = None
+    name: str,
+    params: Mapping[str, Any],
+    root: str | os.PathLike | None = None,
+    code_version: str | None = None,
 ) -> Entry | None:
-    """The entry for ``params``, memory-mapped; None when absent or unreadable."""
-    path = entry_path(name, params, root)
+    """The entry for ``params`` and ``code_version``, memory-mapped; None when absent or
+    unreadable."""
+    path = entry_path(name, params, root, code_version)
     meta_file = path / _META
     if not meta_file.is_file():
         return None
@@ -90,9 +144,10 @@ def save(
     tables: Mapping[str, pd.DataFrame],
     meta: Mapping[str, Any] | None = None,
     root: str | os.PathLike | None = None,
+    code_version: str | None = None,
 ) -> Entry:
     """Write an entry atomically (staging folder + rename) and return it memory-mapped."""
-    path = entry_path(name, params, root)
+    path = entry_path(name, params, root, code_version)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
@@ -115,6 +170,7 @@ def save(
                 for key, table in tables.items()
             },
             **dict(meta or {}),
+            "code_version": code_version,  # after the builder's meta: it cannot be overridden
         }
         (staging / _META).write_text(
             json.dumps(payload, indent=2, default=_json_default) + "\n", encoding="utf-8"
@@ -125,7 +181,7 @@ def save(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    entry = load(name, params, root)
+    entry = load(name, params, root, code_version)
     if entry is None:
         raise OSError(f"cache entry {path} could not be read back after writing")
     entry.reused = False
@@ -138,13 +194,33 @@ def load_or_build(
     build: Callable[[], tuple[Mapping[str, np.ndarray], Mapping[str, pd.DataFrame],
                               Mapping[str, Any]]],
     root: str | os.PathLike | None = None,
+    code_version: str | None = None,
 ) -> Entry:
-    """Reuse the entry for ``params`` or call ``build()`` → (arrays, tables, meta) and save it."""
-    entry = load(name, params, root)
+    """Reuse the entry for ``params`` or call ``build()`` → (arrays, tables, meta) and save it.
+
+    Parameters
+    ----------
+    name : str
+        Entry name (the folder's prefix).
+    params : mapping
+        The parameters that decide the entry's content (JSON-serialisable).
+    build : callable
+        Makes ``(arrays, tables, meta)`` when no entry can be reused.
+    root : path, optional
+        Cache folder (default :func:`ecgutils.config.processed_dir`).
+    code_version : str, optional
+        :func:`code_version` of the modules that build the entry; part of the key and stored
+        in ``meta["code_version"]``, so an edit of that code builds a new entry.
+
+    Returns
+    -------
+    Entry
+    """
+    entry = load(name, params, root, code_version)
     if entry is not None:
         return entry
     arrays, tables, meta = build()
-    return save(name, params, arrays, tables, meta, root)
+    return save(name, params, arrays, tables, meta, root, code_version)
 
 
 def _json_default(value: Any) -> Any:

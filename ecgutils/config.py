@@ -43,6 +43,10 @@ PROFILES: dict[str, dict[str, Any]] = {
         # Leakage study: step of the overlapping windows (s); patients in the CinC probe.
         "overlap_step_s": 10.0,
         "probe_max_patients": 50,
+        # Detector (03b): most epochs of a CinC fit (one random window per record each) and
+        # how many seeds the CinC cross-validation is repeated with (the seed spread).
+        "detector_epochs": 1,
+        "n_seeds": 1,
     },
     "default": {
         "dataset": "mitdb",
@@ -55,6 +59,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "n_boot": 1000,
         "overlap_step_s": 10.0,
         "probe_max_patients": 200,
+        "detector_epochs": 24,
+        "n_seeds": 1,
     },
     # The default study with longer training (the CNN notebooks take about 3x as long).
     "full": {
@@ -68,6 +74,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "n_boot": 1000,
         "overlap_step_s": 10.0,
         "probe_max_patients": 200,
+        "detector_epochs": 40,
+        "n_seeds": 3,
     },
     "afdb": {
         "dataset": "afdb",
@@ -80,6 +88,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "n_boot": 1000,
         "overlap_step_s": 10.0,
         "probe_max_patients": 200,
+        "detector_epochs": 24,
+        "n_seeds": 1,
     },
 }
 

@@ -5,10 +5,16 @@ another rhythm or at the end of the record; consecutive ``(AFIB`` annotations ma
 Comparison runs over a window, by default from 5 minutes into the record to its end (epicmp
 ``-f``/``-t``); episodes are clipped to it. A test episode is a true positive when it overlaps a
 reference episode by any amount, and a reference episode is detected when a test episode
-overlaps it. With ``exclude_reference_afl`` (epicmp ``-x``) reference atrial flutter ``(AFL``
-is neither rewarded nor penalised: a test episode lying wholly inside one reference AFL
-episode is dropped, and test AF time inside reference AFL leaves the test AF time (the
-denominator of duration +P). Without it, reference AFL is plain non-AF.
+overlaps it.
+
+Two variants, named by :func:`variant` and carried by every :class:`RecordScore`:
+
+* the default, :data:`VARIANT_EC57` — epicmp's own default, "no exclusions (EC38:2007, EC57)":
+  reference AFL is plain non-AF;
+* ``exclude_reference_afl=True``, :data:`VARIANT_AFL_EXCLUDED` — epicmp ``-x``, as EC38:1998
+  scored: reference atrial flutter ``(AFL`` is neither rewarded nor penalised; a test episode
+  lying wholly inside one reference AFL episode is dropped, and test AF time inside reference
+  AFL leaves the test AF time (the denominator of duration +P).
 
 Semantics established with the WFDB 10.7.0 binaries as an oracle (see ``tests/test_ec57.py``),
 including two behaviours of epicmp that contradict the rules above. They are reproduced only
@@ -16,7 +22,7 @@ with ``epicmp_quirks=True``:
 
 * an episode that ends exactly at the window start counts as an episode of zero length
   (a reference episode so placed is a miss that no detector can find);
-* with ``-x``, a test episode that begins inside a reference AFL episode (at or after its
+* with ``-x`` only, a test episode that begins inside a reference AFL episode (at or after its
   start, after clipping) and ends after it gets the AFL overlap *added* to its duration
   instead of removed.
 
@@ -50,6 +56,9 @@ from ecgutils.errors import RecordFormatError
 from ecgutils.rhythm import AF, AFL, Interval
 
 DEFAULT_START_S = 300.0  # epicmp compares from 5 minutes into the record by default
+# The two scoring variants, as tables and captions name them (see :func:`variant`).
+VARIANT_EC57 = "EC57 (EC38:2007), no exclusions"
+VARIANT_AFL_EXCLUDED = "EC38:1998, reference AFL excluded (-x)"
 RATES = ("episode_se", "episode_ppv", "duration_se", "duration_ppv")
 COUNTS = ("ref_episodes", "ref_episodes_detected", "test_episodes", "test_episodes_true")
 DURATIONS = ("ref_af_s", "test_af_s", "overlap_s")
@@ -82,6 +91,8 @@ class RecordScore:
         Test episodes dropped because they lie wholly inside a reference AFL episode.
     test_af_in_ref_afl_s : float
         Seconds of counted test AF inside reference AFL (0 without AFL exclusion).
+    exclude_reference_afl : bool
+        Whether reference AFL was excluded (epicmp ``-x``); see :attr:`variant`.
     """
 
     record: str
@@ -94,6 +105,12 @@ class RecordScore:
     overlap_s: float
     test_episodes_in_ref_afl: int = 0
     test_af_in_ref_afl_s: float = 0.0
+    exclude_reference_afl: bool = False
+
+    @property
+    def variant(self) -> str:
+        """The scoring variant, as :func:`variant` names it."""
+        return variant(self.exclude_reference_afl)
 
     @property
     def episode_se(self) -> float:
@@ -116,6 +133,29 @@ class RecordScore:
         return _ratio(self.overlap_s, self.test_af_s)
 
 
+def variant(exclude_reference_afl: bool = False) -> str:
+    """The name of a scoring variant, for table labels and captions.
+
+    Parameters
+    ----------
+    exclude_reference_afl : bool
+        The option of :func:`compare` (epicmp ``-x``).
+
+    Returns
+    -------
+    str
+        :data:`VARIANT_EC57` (default: no exclusions, today's standard) or
+        :data:`VARIANT_AFL_EXCLUDED`.
+    """
+    _check_flags(exclude_reference_afl=exclude_reference_afl)
+    return VARIANT_AFL_EXCLUDED if exclude_reference_afl else VARIANT_EC57
+
+
+def variant_of(scores: Iterable[RecordScore]) -> str:
+    """The one variant shared by ``scores``; ValueError when they mix variants or are empty."""
+    return _checked_scores(scores)[0].variant
+
+
 def compare(
     reference: Sequence[Interval],
     test: Sequence[Interval],
@@ -123,7 +163,7 @@ def compare(
     *,
     start_s: float = DEFAULT_START_S,
     end_s: float | None = None,
-    exclude_reference_afl: bool = True,
+    exclude_reference_afl: bool = False,
     epicmp_quirks: bool = False,
     record: str = "",
 ) -> RecordScore:
@@ -142,7 +182,8 @@ def compare(
     end_s : float, optional
         End of the comparison window in s (epicmp ``-t``); default the record end.
     exclude_reference_afl : bool
-        Exclude reference AFL from AF +P as epicmp ``-x`` does (default True).
+        Exclude reference AFL from AF +P as epicmp ``-x`` (EC38:1998) does. Default False:
+        no exclusions, epicmp's default and the current standard (EC38:2007, EC57).
     epicmp_quirks : bool
         Reproduce epicmp's two boundary behaviours (module docstring) for bit-exact agreement.
     record : str
@@ -196,6 +237,7 @@ def compare(
         overlap_s=float(sum(_overlap(a, b) for a in ref_af for b in counted)),
         test_episodes_in_ref_afl=len(test_af) - len(counted),
         test_af_in_ref_afl_s=float(in_afl_s),
+        exclude_reference_afl=bool(exclude_reference_afl),
     )
 
 
@@ -209,7 +251,7 @@ def compare_files(
     record_directory: str | os.PathLike | None = None,
     start_s: float = DEFAULT_START_S,
     end_s: float | None = None,
-    exclude_reference_afl: bool = True,
+    exclude_reference_afl: bool = False,
     epicmp_quirks: bool = False,
 ) -> RecordScore:
     """Score two WFDB rhythm annotation files of one record, read as by :func:`read_rhythm`.
@@ -225,7 +267,8 @@ def compare_files(
     reference_directory, record_directory : path, optional
         Folders of the reference annotation file and of the ``.hea`` header, when elsewhere.
     start_s, end_s, exclude_reference_afl, epicmp_quirks
-        As in :func:`compare` (s).
+        As in :func:`compare` (s); by default no exclusions (EC57), ``-x`` with
+        ``exclude_reference_afl=True``.
 
     Returns
     -------
@@ -351,15 +394,10 @@ def write_annotations(
     n_samples = int(n_samples)
     intervals = _checked_intervals(intervals, "intervals", n_samples / fs)
 
-    onsets_ends: list[list[int]] = []
-    for start, end in _runs(intervals, AF):
-        onset, stop = round(start * fs), min(round(end * fs), n_samples)
-        if stop <= onset:
-            continue
-        if onsets_ends and onset <= onsets_ends[-1][1]:
-            onsets_ends[-1][1] = stop  # rounding made two episodes touch: one episode
-        else:
-            onsets_ends.append([onset, stop])
+    in_samples = [(round(start * fs), min(round(end * fs), n_samples))
+                  for start, end in _runs(intervals, AF)]
+    # Rounding can make two episodes touch: they become one.
+    onsets_ends = rhythm.merge_spans((onset, stop) for onset, stop in in_samples if stop > onset)
     samples, notes = [], []
     for onset, stop in onsets_ends:
         samples.append(onset)
@@ -459,7 +497,8 @@ def score_table(scores: Iterable[RecordScore]) -> pd.DataFrame:
     """One row per record plus ``Gross`` and ``Average`` rows (rates as fractions 0–1).
 
     The ``Gross`` row holds summed counts and durations (s) with the gross rates; the
-    ``Average`` row holds the averaged rates and NaN counts and durations.
+    ``Average`` row holds the averaged rates and NaN counts and durations. The table's
+    ``attrs["variant"]`` names the scoring variant (:func:`variant`).
     """
     scores = _checked_scores(scores)
     columns = [*COUNTS, *DURATIONS, *RATES]
@@ -469,7 +508,9 @@ def score_table(scores: Iterable[RecordScore]) -> pd.DataFrame:
     rows.append({**totals, **gross(scores)})
     rows.append({**dict.fromkeys((*COUNTS, *DURATIONS), math.nan), **average(scores)})
     index = pd.Index([score.record for score in scores] + ["Gross", "Average"], name="record")
-    return pd.DataFrame(rows, index=index, columns=columns)
+    table = pd.DataFrame(rows, index=index, columns=columns)
+    table.attrs["variant"] = scores[0].variant
+    return table
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -541,16 +582,12 @@ def _checked_intervals(
 
 
 def _runs(intervals: Sequence[Interval], label: str) -> list[tuple[float, float]]:
-    """Maximal spans of ``label`` in time-sorted intervals: touching intervals join."""
-    runs: list[list[float]] = []
-    for interval in intervals:
-        if interval.label != label or interval.end_s <= interval.start_s:
-            continue
-        if runs and interval.start_s == runs[-1][1]:
-            runs[-1][1] = interval.end_s
-        else:
-            runs.append([interval.start_s, interval.end_s])
-    return [(start, end) for start, end in runs]
+    """Maximal spans of ``label`` in time-sorted, non-overlapping intervals: touching intervals
+    join."""
+    return rhythm.merge_spans(
+        (interval.start_s, interval.end_s) for interval in intervals
+        if interval.label == label and interval.end_s > interval.start_s
+    )
 
 
 def _clip(
@@ -599,6 +636,13 @@ def _checked_scores(scores: Iterable[RecordScore]) -> list[RecordScore]:
     for score in scores:
         if not isinstance(score, RecordScore):
             raise ValueError(f"expected RecordScore objects, got {score!r}")
+    variants = {score.variant for score in scores}
+    if len(variants) > 1:
+        # Summing records scored with and without -x would give a number of neither variant.
+        raise ValueError(
+            f"record scores mix variants ({' and '.join(sorted(variants))}); score every "
+            "record with the same exclude_reference_afl"
+        )
     return scores
 
 

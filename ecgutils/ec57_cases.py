@@ -3,7 +3,8 @@
 They document the scoring rules of :mod:`ecgutils.ec57` by example; the tests check the scorer
 against every answer (and WFDB's ``epicmp`` against the same files), and notebook 06 shows them
 with what the scorer computes. Each record is 1800 s long and compared from 300 s unless the
-options say otherwise.
+options say otherwise, in the default variant (EC57, no exclusions: reference flutter is
+non-AF) unless the options say ``exclude_reference_afl=True`` (epicmp ``-x``, EC38:1998).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ def normal(start_s: float, end_s: float) -> Interval:
 
 # name -> (reference, test, options, paper answer, epicmp's answer where it differs).
 # Answers: (ref episodes, detected, test episodes, true, ref AF s, test AF s, overlap s).
+# Cases without reference flutter score the same in both variants.
+_AFL_EXCLUDED = {"exclude_reference_afl": True}
 HAND_CASES = {
     # Ref AF 600-700, test AF 800-850: nothing shared. 1 ref missed, 1 FP; 100 s, 50 s, 0 s.
     "no_overlap": ([af(600, 700)], [af(800, 850)], {}, (1, 0, 1, 0, 100, 50, 0), None),
@@ -46,34 +49,36 @@ HAND_CASES = {
         [af(410, 420), af(500, 530), af(990, 1010), af(1100, 1110)],
         {}, (1, 1, 4, 3, 600, 70, 50), None,
     ),
-    # Ref AF 600-700 | AFL 700-760 | AF 760-800, AFL 1000-1100. Test 650-780 (130 s: AF 50 +
-    # AFL 60 + AF 20), 990-1020 (N 10 + AFL 20), 1030-1050 (wholly inside AFL: dropped).
+    # -x: ref AF 600-700 | AFL 700-760 | AF 760-800, AFL 1000-1100. Test 650-780 (130 s: AF
+    # 50 + AFL 60 + AF 20), 990-1020 (N 10 + AFL 20), 1030-1050 (wholly inside AFL: dropped).
     # 2 ref episodes (140 s) both hit; 2 counted tests, 1 true; test AF (130-60)+(30-20) = 80;
     # overlap 50+20 = 70 -> Se 1, +P 1/2, DSe 1/2, D+P 70/80.
     "afl_inside_af_is_excluded": (
         [normal(0, 600), af(600, 700), afl(700, 760), af(760, 800), normal(800, 1000),
          afl(1000, 1100), normal(1100, END_S)],
         [af(650, 780), af(990, 1020), af(1030, 1050)],
-        {}, (2, 2, 2, 1, 140, 80, 70), None,
+        _AFL_EXCLUDED, (2, 2, 2, 1, 140, 80, 70), None,
     ),
-    # Same files without AFL exclusion: all 3 tests count, 1 true; test AF 130+30+20 = 180.
+    # Same files without AFL exclusion (the default, said explicitly): all 3 tests count, 1
+    # true; test AF 130+30+20 = 180.
     "afl_counts_as_non_af_without_exclusion": (
         [normal(0, 600), af(600, 700), afl(700, 760), af(760, 800), normal(800, 1000),
          afl(1000, 1100), normal(1100, END_S)],
         [af(650, 780), af(990, 1020), af(1030, 1050)],
         {"exclude_reference_afl": False}, (2, 2, 3, 1, 140, 180, 70), None,
     ),
-    # Ref AFL 1000-1100, AF 1200-1300. Test 1080-1120 starts inside the AFL: 20 s AFL + 20 s N,
-    # an FP of 40-20 = 20 s. epicmp adds the 20 s of AFL instead: 40+20 = 60 s.
+    # -x: ref AFL 1000-1100, AF 1200-1300. Test 1080-1120 starts inside the AFL: 20 s AFL +
+    # 20 s N, an FP of 40-20 = 20 s. epicmp adds the 20 s of AFL instead: 40+20 = 60 s.
+    # (Without -x: an FP of all 40 s, and epicmp agrees.)
     "test_starting_inside_afl": (
         [afl(1000, 1100), af(1200, 1300)], [af(1080, 1120)],
-        {}, (1, 0, 1, 0, 100, 20, 0), (1, 0, 1, 0, 100, 60, 0),
+        _AFL_EXCLUDED, (1, 0, 1, 0, 100, 20, 0), (1, 0, 1, 0, 100, 60, 0),
     ),
-    # Test 1000-1150 starts with the AFL 1000-1100: 150-100 = 50 s of FP; epicmp's quirk
-    # applies from the AFL's first instant on: 150+100 = 250 s.
+    # -x: test 1000-1150 starts with the AFL 1000-1100: 150-100 = 50 s of FP; epicmp's quirk
+    # applies from the AFL's first instant on: 150+100 = 250 s. (Without -x: 150 s.)
     "test_starting_with_afl": (
         [afl(1000, 1100), af(1200, 1300)], [af(1000, 1150)],
-        {}, (1, 0, 1, 0, 100, 50, 0), (1, 0, 1, 0, 100, 250, 0),
+        _AFL_EXCLUDED, (1, 0, 1, 0, 100, 50, 0), (1, 0, 1, 0, 100, 250, 0),
     ),
     # Ref 100-200 lies before the 300 s start; ref 250-400 is clipped to 300-400 (100 s).
     # Test 150-180 is before the start (its overlap with ref there does not count); test
@@ -119,14 +124,16 @@ def answer_of(score: ec57.RecordScore) -> tuple[float, ...]:
 
 
 def table() -> pd.DataFrame:
-    """Every hand case: its paper answer, what :func:`ecgutils.ec57.compare` computes, and
-    ``epicmp``'s answer where it departs from the rules (``epicmp_quirks=True``)."""
+    """Every hand case: its options and scoring variant, its paper answer, what
+    :func:`ecgutils.ec57.compare` computes, and ``epicmp``'s answer where it departs from the
+    rules (``epicmp_quirks=True``)."""
     rows: list[dict[str, Any]] = []
     for name, (reference, test, options, answer, epicmp_answer) in HAND_CASES.items():
         computed = answer_of(ec57.compare(reference, test, END_S, record=name, **options))
         rows.append({
             "case": name,
             "options": ", ".join(f"{k}={v}" for k, v in options.items()) or "defaults",
+            "variant": ec57.variant(options.get("exclude_reference_afl", False)),
             "paper answer": _short(answer),
             "computed": _short(computed),
             "agrees": all(abs(a - b) < 1e-9 for a, b in zip(answer, computed, strict=True)),

@@ -3,7 +3,8 @@
 * CNN: every window of a record (20 s every ``step_s``) is scored by the fold model that held
   the record's patient out (:func:`ecgutils.experiments.predict_out_of_fold`), the window
   probabilities become episodes (:mod:`ecgutils.episodes`) and each record is scored against its
-  reference rhythm annotations (:mod:`ecgutils.ec57`).
+  reference rhythm annotations (:mod:`ecgutils.ec57`), by default in the current standard's
+  variant (EC57/EC38:2007, no exclusions); every EC57 table says which variant it holds.
 * Baseline: the COSEn detector (:mod:`ecgutils.baseline`) on the reference beat annotations and,
   separately, on QRS complexes detected by ``wfdb.processing`` (cached), scored the same way and
   on the same 20-s windows as the CNNs.
@@ -13,6 +14,7 @@ Knows no model: it reads probabilities, beats and intervals.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -127,21 +129,38 @@ def score(
     detected: Mapping[str, list[rhythm.Interval]],
     long: Mapping[str, LongRecord],
     start_s: float = ec57.DEFAULT_START_S,
+    exclude_reference_afl: bool = False,
 ) -> list[ec57.RecordScore]:
-    """EC57 scores of every record (reference flutter excluded, from ``start_s``)."""
+    """EC57 scores of every record from ``start_s`` (s).
+
+    By default reference flutter is plain non-AF (epicmp's default, EC57/EC38:2007);
+    ``exclude_reference_afl=True`` scores as ``epicmp -x`` (EC38:1998). Each score carries its
+    variant (:attr:`ecgutils.ec57.RecordScore.variant`).
+    """
     return [ec57.compare(long[name].reference, detected[name], long[name].duration_s,
-                         start_s=start_s, record=name) for name in sorted(long)]
+                         start_s=start_s, exclude_reference_afl=exclude_reference_afl,
+                         record=name) for name in sorted(long)]
+
+
+def variant_of(scores: Mapping[str, list[ec57.RecordScore]]) -> str:
+    """The EC57 variant shared by every detector's scores, for captions; ValueError when the
+    detectors were scored with different variants."""
+    return ec57.variant_of([s for per_record in scores.values() for s in per_record])
 
 
 def ec57_summary(scores: Mapping[str, list[ec57.RecordScore]]) -> pd.DataFrame:
-    """Gross and average episode and duration Se / +P (fractions) per detector."""
+    """Gross and average episode and duration Se / +P (fractions) per detector, with the
+    scoring ``variant`` of each row (:func:`ecgutils.ec57.variant`)."""
     rows = []
     for detector, per_record in scores.items():
         gross, average = ec57.gross(per_record), ec57.average(per_record)
+        variant = ec57.variant_of(per_record)
         totals = {column: sum(getattr(s, column) for s in per_record)
                   for column in ("ref_episodes", "test_episodes", "test_episodes_true")}
-        rows.append({"detector": detector, "statistic": "gross", **totals, **gross})
-        rows.append({"detector": detector, "statistic": "average", **average})
+        rows.append({"detector": detector, "statistic": "gross", "variant": variant, **totals,
+                     **gross})
+        rows.append({"detector": detector, "statistic": "average", "variant": variant,
+                     **average})
     table = pd.DataFrame(rows)
     counts = ["ref_episodes", "test_episodes", "test_episodes_true"]
     table[counts] = table[counts].astype("Int64")
@@ -246,14 +265,18 @@ def min_duration_sensitivity(
     params: episodes.EpisodeParams,
     minima_s: Sequence[float] = (0.0, 10.0, 30.0, 60.0),
     start_s: float = ec57.DEFAULT_START_S,
+    exclude_reference_afl: bool = False,
 ) -> pd.DataFrame:
-    """Gross EC57 rates of one CNN's episodes for several minimum episode durations (s)."""
+    """Gross EC57 rates of one CNN's episodes for several minimum episode durations (s), with
+    the scoring ``variant`` (see :func:`score`)."""
     rows = []
     for minimum in minima_s:
         varied = episodes.EpisodeParams(params.on_threshold, params.hysteresis, minimum,
                                         params.merge_gap_s)
         found = cnn_episodes(scored, long, window_s, step_s, varied)
-        rows.append({"min_episode_s": minimum, **ec57.gross(score(found, long, start_s))})
+        scores = score(found, long, start_s, exclude_reference_afl)
+        rows.append({"min_episode_s": minimum, "variant": ec57.variant_of(scores),
+                     **ec57.gross(scores)})
     return pd.DataFrame(rows)
 
 
@@ -279,10 +302,93 @@ def _pct(value: float) -> str:
 
 def export_keys(summary: pd.DataFrame, dataset: str = "mitdb") -> dict[str, float]:
     """``<dataset>.<detector>.ec57.<rate>`` for the gross rates, ``…ec57_average.<rate>`` for
-    the averages (fractions); undefined rates are left out."""
+    the averages (fractions); undefined rates are left out.
+
+    The keys name the default variant (:data:`ecgutils.ec57.VARIANT_EC57`, no exclusions);
+    a summary scored in another variant is refused rather than exported under them.
+    """
+    other = sorted(set(summary["variant"]) - {ec57.VARIANT_EC57})
+    if other:
+        raise ValueError(
+            f"export_keys exports the {ec57.VARIANT_EC57!r} variant only, but the summary holds "
+            f"{', '.join(map(repr, other))}; score with exclude_reference_afl=False to export, "
+            "or show the other variant as a table"
+        )
     keys = {}
     for _, row in summary.iterrows():
         suffix = "ec57" if row["statistic"] == "gross" else "ec57_average"
         for rate in ec57.RATES:
             keys[f"{dataset}.{row['detector']}.{suffix}.{rate}"] = float(row[rate])
     return reporting.defined(keys)
+
+
+# Episode settings a detector may choose from on its validation patients (03b → 06); the first
+# value of each is the setting fixed before any scoring (notebook 06's defaults).
+EPISODE_GRID = {"hysteresis": (0.1, 0.0, 0.2), "min_episode_s": (30.0, 0.0, 10.0, 60.0),
+                "merge_gap_s": (0.0, 10.0, 30.0)}
+
+
+def choose_episode_params(
+    along: pd.DataFrame,
+    long: Mapping[str, LongRecord],
+    window_s: float,
+    step_s: float,
+    grid: Mapping[str, Sequence[float]] | None = None,
+    start_s: float = ec57.DEFAULT_START_S,
+) -> tuple[dict[int, episodes.EpisodeParams], pd.DataFrame]:
+    """Per fold, the episode settings that maximise the mean of the four gross EC57 rates on
+    that fold's *validation* patients (rows with ``role == "validation"``, scored by the fold's
+    model, which never trained on them); no test patient is looked at.
+
+    Rates that are undefined on a fold's validation records (no reference AF there: Se) are
+    left out of the mean; ties keep the earlier setting in ``grid`` order.
+
+    Returns
+    -------
+    (chosen, table)
+        ``{fold: EpisodeParams}`` and one row per fold with the chosen values and their
+        validation score.
+    """
+    grid = dict(grid or EPISODE_GRID)
+    combos = list(itertools.product(*grid.values()))
+    chosen, rows = {}, []
+    validation = along[along["role"] == "validation"]
+    for fold, part in validation.groupby("fold", sort=True):
+        names = sorted(part["record"].astype(str).unique())
+        sub = {name: long[name] for name in names}
+        best, best_value = None, -np.inf
+        for combo in combos:
+            params = episodes.EpisodeParams(**dict(zip(grid, combo, strict=True)))
+            found = cnn_episodes(part, sub, window_s, step_s, params)
+            rates = np.array(list(ec57.gross(score(found, sub, start_s)).values()), dtype=float)
+            value = float(np.nanmean(rates)) if np.isfinite(rates).any() else -np.inf
+            if value > best_value:
+                best, best_value = params, value
+        best = best or episodes.EpisodeParams(**dict(zip(grid, combos[0], strict=True)))
+        chosen[int(fold)] = best
+        rows.append({"fold": int(fold), "validation records": len(names),
+                     "validation records with AF": sum(bool(long[n].reference and any(
+                         i.label == rhythm.AF for i in long[n].reference)) for n in names),
+                     "hysteresis": best.hysteresis, "min_episode_s": best.min_episode_s,
+                     "merge_gap_s": best.merge_gap_s, "validation mean rate": best_value})
+    return chosen, pd.DataFrame(rows)
+
+
+def episodes_by_fold(
+    along: pd.DataFrame,
+    long: Mapping[str, LongRecord],
+    window_s: float,
+    step_s: float,
+    chosen: Mapping[int, episodes.EpisodeParams],
+) -> dict[str, list[rhythm.Interval]]:
+    """Episodes of every test record (``role == "test"``) with its fold's chosen settings."""
+    test = along[along["role"] == "test"]
+    out: dict[str, list[rhythm.Interval]] = {}
+    for fold, part in test.groupby("fold", sort=True):
+        names = sorted(part["record"].astype(str).unique())
+        out.update(cnn_episodes(part, {n: long[n] for n in names}, window_s, step_s,
+                                chosen[int(fold)]))
+    missing = sorted(set(long) - set(out))
+    if missing:
+        raise ValueError(f"no test predictions for record(s) {missing[:5]}")
+    return out

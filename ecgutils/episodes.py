@@ -151,12 +151,8 @@ def runs_to_intervals(
     edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
     starts = np.flatnonzero(edges == 1) * step_s
     ends = np.minimum(np.flatnonzero(edges == -1) * step_s, float(record_end_s))
-    runs: list[list[float]] = []
-    for start, end in zip(starts, ends, strict=True):
-        if runs and start - runs[-1][1] < merge_gap_s:
-            runs[-1][1] = float(end)
-        else:
-            runs.append([float(start), float(end)])
+    runs = rhythm.merge_spans(zip(starts.tolist(), ends.tolist(), strict=True), merge_gap_s,
+                              strict=True)
     return [rhythm.Interval(rhythm.AF, start, end) for start, end in runs
             if end - start >= min_episode_s]
 

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import optimize, special
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import (
     average_precision_score,
     classification_report,
-    confusion_matrix,
     roc_auc_score,
 )
 
@@ -29,6 +29,9 @@ THRESHOLD_CRITERIA = ("f1", "youden")
 # sigmoid output (exactly 0.0 or 1.0 in float32) keeps a finite logit.
 _LOGIT_EPS = 1e-7
 _TEMPERATURE_BOUNDS = (0.05, 20.0)
+# Gradient tolerance of the Platt fit (L-BFGS on the mean log-loss): the slope and intercept
+# come out within about 1e-8 of the exact optimum.
+_PLATT_TOL = 1e-10
 # Bootstrap resamples are scored this many at a time, to bound memory on large sets.
 _BOOT_CHUNK = 256
 
@@ -70,18 +73,10 @@ def binary_metrics(
     return result
 
 
-def confusion(y_true: Any, y_pred: Any) -> np.ndarray:
-    """2 × 2 confusion matrix ``[[tn, fp], [fn, tp]]`` (rows: reference, columns: prediction)."""
-    y = _validate_labels(y_true, "y_true")
-    pred = _validate_labels(y_pred, "y_pred")
-    _check_same_length(y, pred, "y_pred")
-    return confusion_matrix(y, pred, labels=[0, 1])
-
-
 def classification_report_text(y_true: Any, y_pred: Any) -> str:
     """scikit-learn's per-class report for non-AF / AF predictions (3 digits, 0 for 0/0)."""
-    y = _validate_labels(y_true, "y_true")
-    pred = _validate_labels(y_pred, "y_pred")
+    y = validate_labels(y_true, "y_true")
+    pred = validate_labels(y_pred, "y_pred")
     _check_same_length(y, pred, "y_pred")
     return classification_report(
         y, pred, labels=[0, 1], target_names=["non-AF", "AF"], digits=3, zero_division=0
@@ -349,22 +344,30 @@ def fit_platt(y_true: Any, prob: Any) -> tuple[float, float]:
 
     Unlike a temperature, the intercept can undo a shift of all probabilities — the shift
     that class weights put into a model's outputs (trained as if the classes were balanced).
-    Fit it on validation windows.
+    Fit it on validation windows: an unpenalised scikit-learn logistic regression of the
+    labels on ``logit(prob)``.
+
+    Parameters
+    ----------
+    y_true, prob
+        As for :func:`binary_metrics`; ``y_true`` must hold both classes (with one class the
+        log-loss has no minimum: the slope and intercept run off to infinity).
 
     Returns
     -------
     (a, b) : tuple of float
     """
     y, p = _validate(y_true, prob)
-    logits = _logit(p)
-
-    def log_loss(params: np.ndarray) -> float:
-        z = params[0] * logits + params[1]
-        return float(np.mean(np.logaddexp(0.0, z) - y * z))
-
-    fit = optimize.minimize(log_loss, x0=np.array([1.0, 0.0]), method="Nelder-Mead",
-                            options={"xatol": 1e-6, "fatol": 1e-9, "maxiter": 2000})
-    return float(fit.x[0]), float(fit.x[1])
+    if np.unique(y).size < 2:
+        raise ValueError(
+            f"Platt scaling needs AF and non-AF windows; y_true holds only {int(y[0])} "
+            f"({len(y)} windows). Fit it on a validation set with both classes, or leave the "
+            "probabilities uncalibrated"
+        )
+    # C=inf: no penalty, the plain maximum-likelihood fit Platt scaling is.
+    model = LogisticRegression(C=np.inf, tol=_PLATT_TOL, max_iter=1000)
+    model.fit(_logit(p)[:, np.newaxis], y)
+    return float(model.coef_[0, 0]), float(model.intercept_[0])
 
 
 def apply_platt(prob: Any, slope: float, intercept: float) -> np.ndarray:
@@ -392,6 +395,9 @@ def reliability(y_true: Any, prob: Any, n_bins: int = 10) -> pd.DataFrame:
     y, p = _validate(y_true, prob)
     if not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
         raise ValueError(f"n_bins must be a positive integer; got {n_bins!r}")
+    # Not sklearn.calibration.calibration_curve: it returns no bin counts (the ECE weights),
+    # and it puts a probability lying exactly on an inner edge (0.5, say) in the bin below,
+    # whereas these bins are [k / n_bins, (k + 1) / n_bins) as ``bin_low`` says.
     bins = np.minimum((p * n_bins).astype(np.int64), n_bins - 1)
     count = np.bincount(bins, minlength=n_bins)
     filled = count > 0
@@ -456,6 +462,40 @@ def summary_row(
             text += f" ({_format_value(low)}–{_format_value(high)})"
         row[key] = text
     return row
+
+
+def validate_labels(labels: Any, name: str = "y_true") -> np.ndarray:
+    """Window labels, checked: a non-empty one-dimensional array of 1 (AF) and 0 (non-AF).
+
+    The one label check of the package (scoring, splits, figures).
+
+    Parameters
+    ----------
+    labels : array-like, shape (n_windows,)
+    name : str
+        What the caller calls the labels, for the error messages.
+
+    Returns
+    -------
+    numpy.ndarray of int64
+
+    Raises
+    ------
+    ValueError
+        Naming ``name``, and the first value that is not 0 or 1 with its index.
+    """
+    values = np.asarray(labels)
+    if values.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional; got shape {values.shape}")
+    if len(values) == 0:
+        raise ValueError(f"{name} is empty")
+    bad = ~np.isin(values, [0, 1])
+    if bad.any():
+        index = int(np.argmax(bad))
+        raise ValueError(
+            f"{name} must hold only 0 and 1; got {values[index].item()!r} at index {index}"
+        )
+    return values.astype(np.int64)
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -583,25 +623,10 @@ def _patient_index(groups: Any, n_windows: int) -> np.ndarray:
 
 
 def _validate(y_true: Any, prob: Any) -> tuple[np.ndarray, np.ndarray]:
-    y = _validate_labels(y_true, "y_true")
+    y = validate_labels(y_true, "y_true")
     p = _validate_prob(prob)
     _check_same_length(y, p, "prob")
     return y, p
-
-
-def _validate_labels(labels: Any, name: str) -> np.ndarray:
-    values = np.asarray(labels)
-    if values.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional; got shape {values.shape}")
-    if len(values) == 0:
-        raise ValueError(f"{name} is empty")
-    bad = ~np.isin(values, [0, 1])
-    if bad.any():
-        index = int(np.argmax(bad))
-        raise ValueError(
-            f"{name} must hold only 0 and 1; got {values[index].item()!r} at index {index}"
-        )
-    return values.astype(np.int64)
 
 
 def _validate_prob(prob: Any) -> np.ndarray:
@@ -644,3 +669,21 @@ def _logit(p: np.ndarray) -> np.ndarray:
 def _format_value(value: Any) -> str:
     value = float(value)
     return f"{value:.3f}" if np.isfinite(value) else "n/a"
+
+
+def record_level(y: Any, prob: Any, groups: Any) -> pd.DataFrame:
+    """One row per record (group): its label (AF if any window is AF — a CinC record's windows
+    share its label), its AF probability (the mean over its windows) and its window count.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``group, y, prob, n_windows``, sorted by group.
+    """
+    table = pd.DataFrame({"group": np.asarray(groups).astype(str),
+                          "y": np.asarray(y).astype(int), "prob": np.asarray(prob, dtype=float)})
+    if table.empty:
+        raise ValueError("record_level needs at least one window")
+    return (table.groupby("group", sort=True)
+            .agg(y=("y", "max"), prob=("prob", "mean"), n_windows=("prob", "size"))
+            .reset_index())

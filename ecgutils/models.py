@@ -62,17 +62,71 @@ def cnn1d(
     """
     reg = regularizers.L2(l2) if l2 else None
     inputs = keras.Input((input_samples, 1), name="ecg")
-    x = layers.Conv1D(filters[0], kernel_size, strides=first_stride, padding="same",
-                      use_bias=False, kernel_regularizer=reg)(inputs)
-    x = layers.BatchNormalization()(x)
-    x = layers.ReLU()(x)
-    for width in filters[1:]:
-        x = layers.MaxPooling1D(pool, padding="same")(x)
-        x = _block(x, width, kernel_size, reg, residual, layers.Conv1D)
-        if dropout:
-            x = layers.SpatialDropout1D(dropout / 2)(x)
-    outputs = _head(layers.GlobalAveragePooling1D()(x), dropout, reg, n_classes)
+    pooled = _trunk1d(inputs, filters, kernel_size, first_stride, pool, dropout, reg, residual)
+    outputs = _head(pooled, dropout, reg, n_classes)
     return keras.Model(inputs, outputs, name="cnn1d_res" if residual else "cnn1d")
+
+
+def detector(
+    input_samples: int = 2500,
+    n_rr_features: int = 11,
+    n_classes: int = 4,
+    waveform: bool = True,
+    rhythm: bool = True,
+    filters: Sequence[int] = (16, 32, 64, 64, 128),
+    kernel_size: int = 7,
+    first_stride: int = 2,
+    pool: int = 4,
+    dropout: float = 0.3,
+    l2: float = 1e-4,
+    rr_units: int = 32,
+    residual: bool = False,
+) -> keras.Model:
+    """The AF detector: the 1D CNN on the waveform beside a small dense network on the window's
+    RR features (:mod:`ecgutils.beats`), concatenated before one softmax over rhythm classes.
+
+    Parameters
+    ----------
+    input_samples : int
+        Window length in samples (2500 = 20 s at 125 Hz).
+    n_rr_features : int
+        RR features per window.
+    n_classes : int
+        Output classes (4: N, A, O, ~; AF is class 1). 1 gives one sigmoid unit (AF vs rest).
+    waveform, rhythm : bool
+        Which branches to build (the lever study switches one off); at least one.
+    filters, kernel_size, first_stride, pool, dropout, l2, residual
+        The waveform branch, as in :func:`cnn1d` (five blocks at 125 Hz see ~36 s: the whole
+        window).
+    rr_units : int
+        Width of the two dense layers of the rhythm branch (its input is batch-normalised, so
+        the features need no scaler).
+
+    Returns
+    -------
+    keras.Model
+        Inputs ``ecg`` (input_samples, 1) and ``rr`` (n_rr_features,) — both always present, so
+        one calling convention serves every variant; output (n_classes,) softmax.
+    """
+    if not (waveform or rhythm):
+        raise ValueError("the detector needs the waveform branch, the rhythm branch or both")
+    reg = regularizers.L2(l2) if l2 else None
+    ecg = keras.Input((input_samples, 1), name="ecg")
+    rr = keras.Input((n_rr_features,), name="rr")
+    parts = []
+    if waveform:
+        parts.append(_trunk1d(ecg, filters, kernel_size, first_stride, pool, dropout, reg,
+                              residual))
+    if rhythm:
+        x = layers.BatchNormalization()(rr)
+        for _ in range(2):
+            x = layers.Dense(rr_units, activation="relu", kernel_regularizer=reg)(x)
+        parts.append(x)
+    joined = parts[0] if len(parts) == 1 else layers.Concatenate()(parts)
+    outputs = _head(joined, dropout, reg, n_classes)
+    name = "detector" if waveform and rhythm else ("detector_waveform" if waveform
+                                                   else "detector_rhythm")
+    return keras.Model({"ecg": ecg, "rr": rr}, outputs, name=name)
 
 
 def cnn2d(
@@ -118,7 +172,7 @@ def cnn2d(
     return keras.Model(inputs, outputs, name="cnn2d_res" if residual else "cnn2d")
 
 
-BUILDERS = {"cnn1d": cnn1d, "cnn2d": cnn2d}
+BUILDERS = {"cnn1d": cnn1d, "cnn2d": cnn2d, "detector": detector}
 
 
 def build(kind: str, **hyper) -> keras.Model:
@@ -137,6 +191,20 @@ def _head(pooled, dropout: float, reg, n_classes: int = 1):
         return layers.Dense(1, activation="sigmoid", kernel_regularizer=reg, name="p_af")(x)
     return layers.Dense(n_classes, activation="softmax", kernel_regularizer=reg,
                         name="p_class")(x)
+
+
+def _trunk1d(inputs, filters, kernel_size, first_stride, pool, dropout, reg, residual):
+    """Strided convolution, then blocks separated by max pooling; globally average-pooled."""
+    x = layers.Conv1D(filters[0], kernel_size, strides=first_stride, padding="same",
+                      use_bias=False, kernel_regularizer=reg)(inputs)
+    x = layers.BatchNormalization()(x)
+    x = layers.ReLU()(x)
+    for width in filters[1:]:
+        x = layers.MaxPooling1D(pool, padding="same")(x)
+        x = _block(x, width, kernel_size, reg, residual, layers.Conv1D)
+        if dropout:
+            x = layers.SpatialDropout1D(dropout / 2)(x)
+    return layers.GlobalAveragePooling1D()(x)
 
 
 def _block(x, width: int, kernel_size: int, reg, residual: bool, conv):

@@ -13,7 +13,7 @@ from matplotlib.ticker import MaxNLocator
 from numpy.typing import ArrayLike
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from ecgutils import config, rhythm
+from ecgutils import config, metrics, rhythm
 from ecgutils.fileio import atomic_write
 from ecgutils.records import Record
 
@@ -420,7 +420,8 @@ def reliability_diagram(
     name : str
         File name under ``reports/figures/`` without ``.png``.
     n_bins : int
-        Number of equal-width probability bins on [0, 1]; empty bins are not drawn.
+        Number of equal-width probability bins on [0, 1], as in
+        :func:`ecgutils.metrics.reliability` (the bins of the ECE); empty bins are not drawn.
 
     Returns
     -------
@@ -440,10 +441,9 @@ def reliability_diagram(
         truth, scores = _binary_pair(label, y_true, prob)
         if np.any((scores < 0) | (scores > 1)):
             raise ValueError(f"{label}: probabilities must lie in [0, 1]")
-        mean_prob, af_fraction, counts = _calibration_bins(truth, scores, n_bins)
-        filled = counts > 0
-        line, = ax.plot(mean_prob[filled], af_fraction[filled], "o-", ms=3, lw=1.2,
-                        label=f"{label} (n={truth.size})")
+        table = metrics.reliability(truth, scores, n_bins)
+        line, = ax.plot(table["mean_prob"].to_numpy(), table["frac_af"].to_numpy(), "o-", ms=3,
+                        lw=1.2, label=f"{label} (n={truth.size})")
         ax_hist.hist(scores, bins=edges, histtype="step", color=line.get_color())
     ax.set(xlim=(0, 1), ylim=(0, 1.02), ylabel="fraction AF",
            title=f"reliability ({n_bins} equal-width bins)")
@@ -585,58 +585,6 @@ def episode_timeline(
     return save_figure(fig, name)
 
 
-def probability_timeline(
-    times_s: ArrayLike,
-    prob: ArrayLike,
-    reference_af: Sequence[tuple[float, float]],
-    name: str,
-    title: str,
-    threshold: float = 0.5,
-) -> plt.Figure:
-    """Per-window AF probability over one long record, reference AF spans shaded.
-
-    Parameters
-    ----------
-    times_s : array_like, shape (n_windows,)
-        Start time of each window (s); each probability holds until the next start.
-    prob : array_like, shape (n_windows,)
-        Predicted AF probability per window, in [0, 1].
-    reference_af : sequence of (start_s, end_s)
-        Reference (annotated) AF episodes (s).
-    name : str
-        File name under ``reports/figures/`` without ``.png``.
-    title : str
-        Figure title (say which record and model).
-    threshold : float
-        Decision threshold on the probability, drawn dashed.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    times = np.asarray(times_s, dtype=float).ravel()
-    probability = np.asarray(prob, dtype=float).ravel()
-    if times.size != probability.size:
-        raise ValueError(
-            f"times_s and prob differ in length: {times.size} vs {probability.size}"
-        )
-    if not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold must lie in [0, 1]; got {threshold}")
-    for start_s, end_s in reference_af:
-        if end_s < start_s:
-            raise ValueError(f"reference AF span ends before it starts: ({start_s}, {end_s})")
-    fig, ax = plt.subplots(figsize=(11, 3))
-    for index, (start_s, end_s) in enumerate(reference_af):
-        ax.axvspan(start_s / 60, end_s / 60, color=AF_COLOUR, alpha=0.15, lw=0,
-                   label="reference AF" if index == 0 else None)
-    ax.step(times / 60, probability, where="post", color="k", lw=0.9, label="P(AF) per window")
-    ax.axhline(threshold, color=AF_COLOUR, ls="--", lw=1, label=f"threshold {threshold:g}")
-    ax.set(xlabel="time (min)", ylabel="AF probability", ylim=(-0.02, 1.02), title=title)
-    ax.legend(fontsize=8, loc="upper right")
-    fig.tight_layout()
-    return save_figure(fig, name)
-
-
 def _grouped_bars(ax: plt.Axes, table: pd.DataFrame, value: str, by: str, hue: str | None,
                   ci_column: str | None, hue_levels: Sequence[object], colours: Sequence) -> None:
     """Bars of ``value`` per ``by`` category, side by side per ``hue`` level (one colour each;
@@ -670,27 +618,10 @@ def _binary_pair(label: str, y_true: ArrayLike, prob: ArrayLike) -> tuple[np.nda
                          f"{scores.size}")
     if truth.size == 0:
         raise ValueError(f"{label}: no windows")
-    if not np.isin(truth, (0, 1)).all():
-        raise ValueError(f"{label}: y_true must hold 0/1 only; got {np.unique(truth)[:5]}")
+    truth = metrics.validate_labels(truth, f"{label}: y_true")
     if not np.all(np.isfinite(scores)):
         raise ValueError(f"{label}: prob holds NaN or infinite values")
-    return truth.astype(int), scores
-
-
-def _calibration_bins(
-    y_true: np.ndarray, prob: np.ndarray, n_bins: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean probability, fraction positive and count per equal-width bin on [0, 1].
-
-    Bin ``k`` holds ``k/n_bins <= p < (k+1)/n_bins``; ``p = 1`` falls in the last bin. Empty
-    bins get NaN means.
-    """
-    index = np.clip(np.floor(prob * n_bins).astype(int), 0, n_bins - 1)
-    counts = np.bincount(index, minlength=n_bins)
-    prob_sum = np.bincount(index, weights=prob, minlength=n_bins)
-    positive_sum = np.bincount(index, weights=y_true.astype(float), minlength=n_bins)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return prob_sum / counts, positive_sum / counts, counts
+    return truth, scores
 
 
 def _interval(cell: object, column: str) -> tuple[float, float]:

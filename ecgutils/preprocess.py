@@ -1,10 +1,12 @@
 """From raw records to cached, labelled, normalised windows and their spectrograms.
 
 Per record: read one lead (mV) → zero-phase band-pass on the whole record → resample to
-250 Hz → cut 5000-sample (20-s) windows → per-window normalisation → quality flags from the
-raw lead at the same spans → labels from the reference rhythm. Then an STFT of every kept
-window. The result is cached (:mod:`ecgutils.cache`) under a key made of every parameter and
-the exact record list, so a rerun reuses it and any change rebuilds it.
+250 Hz (125 Hz for the detector) → cut 20-s windows → per-window normalisation → quality flags
+from the raw lead at the same spans → labels from the reference rhythm (AF vs not, and four
+rhythm classes) → beats detected on the raw lead and RR features per window
+(:mod:`ecgutils.beats`). Then an STFT of every kept window. The result is cached
+(:mod:`ecgutils.cache`) under a key made of every parameter, the exact record list and the
+code that builds it, so a rerun reuses it and any change rebuilds it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ecgutils import cache, datasets, records, signal, spectrogram, windows
+from ecgutils import baseline, beats, cache, datasets, records, rhythm, signal, spectrogram, windows
 from ecgutils.errors import SignalQualityError, UnknownNameError
 from ecgutils.progress import progress
 
@@ -27,8 +30,11 @@ PathLike = str | os.PathLike | None
 
 MANIFEST_COLUMNS = [
     "dataset", "record", "patient_id", "start_s", "padded_s", "af_fraction", "afl_fraction",
-    "label", "y", "cinc_class", "clipped_fraction", "flat_fraction",
+    "label", "y", "cinc_class", "rhythm_class", "ambiguous", "clipped_fraction",
+    "flat_fraction",
 ]
+# The modules whose code shapes an entry: a change to any of them builds new entries.
+_BUILDERS = (baseline, beats, records, rhythm, signal, spectrogram, windows)
 
 
 @dataclass(frozen=True)
@@ -55,8 +61,9 @@ class PreprocessParams:
         Window length (s); 20 s at 250 Hz = 5000 samples.
     step_s : float or None
         Step between windows (s); None = one window centred in each record (CinC default).
-    short_policy : {"error", "pad", "drop"}
-        Records shorter than one window: error, zero-pad at the end, or drop.
+    short_policy : {"error", "pad", "drop", "wrap"}
+        Records shorter than one window: error, zero-pad at the end, repeat end to end, or
+        drop.
     normalisation : {"zscore", "robust", "none"}
         Per-window normalisation.
     af_threshold, fold_afl
@@ -124,13 +131,36 @@ class PreprocessParams:
 def default_params(dataset: str, **overrides: Any) -> PreprocessParams:
     """The study's defaults for a dataset: long records are cut into consecutive windows and
     must hold at least one; CinC 2017 records give one centred window and the 558 records
-    shorter than 20 s are zero-padded (AF is over-represented among them, so dropping them
-    would bias the class balance)."""
+    shorter than 20 s are repeated end to end to fill it (AF is over-represented among them,
+    so dropping them would bias the class balance, and zero padding would show the network a
+    flat tail whose length predicts the label)."""
     if dataset == "cinc2017":
-        base: dict[str, Any] = {"step_s": None, "short_policy": "pad"}
+        base: dict[str, Any] = {"step_s": None, "short_policy": "wrap"}
     else:
         base = {"step_s": 20.0, "short_policy": "error"}
     base.update({key: value for key, value in overrides.items() if value is not None})
+    return _params(dataset, base)
+
+
+# The detector's input (notebook 03b): 125 Hz, every 20-s window of a record at a 5-s step —
+# whole records rather than one centred window — with short CinC records repeated to 20 s.
+DETECTOR_FS = 125.0
+DETECTOR_STEP_S = 5.0
+
+
+def detector_params(dataset: str, **overrides: Any) -> PreprocessParams:
+    """The detector's windows of ``dataset``: :data:`DETECTOR_FS`, a :data:`DETECTOR_STEP_S`
+    step over whole records; CinC records shorter than a window are wrapped, other datasets'
+    are an error."""
+    base: dict[str, Any] = {
+        "fs": DETECTOR_FS, "step_s": DETECTOR_STEP_S,
+        "short_policy": "wrap" if dataset == "cinc2017" else "error",
+    }
+    base.update({key: value for key, value in overrides.items() if value is not None})
+    return _params(dataset, base)
+
+
+def _params(dataset: str, base: dict[str, Any]) -> PreprocessParams:
     if base.get("records") is not None:
         base["records"] = tuple(str(name) for name in base["records"])
     return PreprocessParams(dataset=dataset, **base)
@@ -142,10 +172,13 @@ def build(params: PreprocessParams, data_dir: PathLike = None) -> cache.Entry:
     Returns
     -------
     cache.Entry
-        ``arrays['X']`` (n_windows, 5000) float32 normalised windows; ``arrays['S']``
-        (n_windows, n_freqs, n_times) float32 log-magnitude spectrograms; ``tables['manifest']``
-        one row per window (:data:`MANIFEST_COLUMNS`); ``tables['drops']`` one row per dropped
-        window or record with the reason; ``meta`` counts, shapes and build time.
+        ``arrays['X']`` (n_windows, window samples) float32 normalised windows; ``arrays['S']``
+        (n_windows, n_freqs, n_times) float32 log-magnitude spectrograms; ``arrays['R']``
+        (n_windows, len(beats.FEATURES)) float32 RR features; ``tables['manifest']`` one row
+        per window (:data:`MANIFEST_COLUMNS`; ``ambiguous`` marks non-AF windows that hold
+        some AF or flutter); ``tables['beats']`` detected beat times (``record, time_s``);
+        ``tables['drops']`` one row per dropped window or record with the reason; ``meta``
+        counts, shapes and build time.
     """
     names = _record_list(params, data_dir)
     key_params = dataclasses.asdict(params)
@@ -153,7 +186,8 @@ def build(params: PreprocessParams, data_dir: PathLike = None) -> cache.Entry:
     # and the 7675-record CinC copy here.
     key_params["record_list_sha256"] = hashlib.sha256("\n".join(names).encode()).hexdigest()
     return cache.load_or_build(
-        params.dataset, key_params, lambda: _build_arrays(params, names, data_dir)
+        params.dataset, key_params, lambda: _build_arrays(params, names, data_dir),
+        code_version=cache.code_version(*_BUILDERS, sys.modules[__name__]),
     )
 
 
@@ -241,6 +275,8 @@ def _build_arrays(params: PreprocessParams, names: list[str], data_dir: PathLike
     window = params.window_samples
     step = None if params.step_s is None else int(round(params.step_s * params.fs))
     kept_windows: list[np.ndarray] = []
+    kept_features: list[np.ndarray] = []
+    beat_tables: list[pd.DataFrame] = []
     manifests: list[pd.DataFrame] = []
     drops: list[dict[str, Any]] = []
     for name in progress(names, f"preprocess {params.dataset}"):
@@ -262,7 +298,8 @@ def _build_arrays(params: PreprocessParams, names: list[str], data_dir: PathLike
             continue
         if padding:
             cut = signal.normalise(conditioned[None, :], params.normalisation)
-            cut = windows.pad_to(cut, window)
+            extend = windows.wrap_to if params.short_policy == "wrap" else windows.pad_to
+            cut = extend(cut, window)
             raw = rec.signal[None, :]
         else:
             cut = signal.normalise(windows.cut(conditioned, starts, window),
@@ -275,12 +312,22 @@ def _build_arrays(params: PreprocessParams, names: list[str], data_dir: PathLike
         quality = signal.window_quality(raw, rec.clip_limits_mv, int(round(2.0 * rec.fs)))
         labels = windows.label_windows(rec.rhythm, starts_s, params.window_s, rec.duration_s,
                                        params.label_policy())
+        beat_s = beats.detect(rec.signal, rec.fs) / rec.fs
+        features = beats.window_features(beat_s, starts_s, params.window_s)
+        if rec.label is not None:
+            classes = np.full(starts_s.size, rec.label, dtype=object)
+        else:
+            classes = windows.rhythm_classes(rec.rhythm, starts_s, params.window_s,
+                                             rec.duration_s, labels["label"].to_numpy())
+        ambiguous = ((labels["label"] == windows.NON_AF_LABEL)
+                     & ((labels["af_fraction"] > 0) | (labels["afl_fraction"] > 0)))
         manifest = pd.DataFrame({
             "dataset": params.dataset, "record": name, "patient_id": rec.patient_id,
             "start_s": starts_s, "padded_s": padding / params.fs,
             "af_fraction": labels["af_fraction"], "afl_fraction": labels["afl_fraction"],
             "label": labels["label"], "y": labels["y"],
             "cinc_class": rec.label if rec.label is not None else None,
+            "rhythm_class": classes, "ambiguous": ambiguous.to_numpy(),
             "clipped_fraction": quality["clipped_fraction"],
             "flat_fraction": quality["flat_fraction"],
         })
@@ -293,10 +340,13 @@ def _build_arrays(params: PreprocessParams, names: list[str], data_dir: PathLike
                           "reason": reasons[index], "detail": ""})
         keep = reasons == ""
         kept_windows.append(cut[keep])
+        kept_features.append(features[keep])
+        beat_tables.append(pd.DataFrame({"record": name, "time_s": beat_s}))
         manifests.append(manifest[keep])
     if not manifests:
         raise SignalQualityError(f"no usable window in {len(names)} {params.dataset} record(s)")
     X = np.concatenate(kept_windows).astype(np.float32)
+    R = np.concatenate(kept_features).astype(np.float32)
     manifest = pd.concat(manifests, ignore_index=True)[MANIFEST_COLUMNS]
     manifest["cinc_class"] = manifest["cinc_class"].astype(object)
     spectra = spectrogram.log_stft(X, params.fs, params.stft_params())
@@ -306,9 +356,12 @@ def _build_arrays(params: PreprocessParams, names: list[str], data_dir: PathLike
         "n_records": len(names),
         "n_windows": int(X.shape[0]),
         "x_shape": list(X.shape),
+        "rr_features": list(beats.FEATURES),
         "s_shape": list(spectra.shape),
         "stft_freqs_hz": freqs.tolist(),
         "stft_times_s": times.tolist(),
         "build_s": round(time.perf_counter() - began, 2),
     }
-    return {"X": X, "S": spectra}, {"manifest": manifest, "drops": drop_table}, meta
+    beat_table = pd.concat(beat_tables, ignore_index=True)
+    return ({"X": X, "S": spectra, "R": R},
+            {"manifest": manifest, "drops": drop_table, "beats": beat_table}, meta)

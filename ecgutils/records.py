@@ -26,7 +26,8 @@ from ecgutils.signal import FLAT_PEAK_TO_PEAK_MV
 # CinC 2017 classes as rhythm labels, so that every dataset yields rhythm intervals.
 CINC_RHYTHM = {"N": "N", "A": rhythm.AF, "O": "OTHER", "~": "NOISY"}
 
-# Bits per sample of WFDB storage formats, for the ADC range (clipping checks).
+# Bits per sample of WFDB storage formats: the widest range a file can hold, used for the
+# clipping limits only when a header leaves the ADC resolution unset.
 _FORMAT_BITS = {"8": 8, "16": 16, "24": 24, "32": 32, "61": 16, "80": 8, "160": 16,
                 "212": 12, "310": 10, "311": 10}
 
@@ -237,11 +238,33 @@ def _read_annotation(path: Path, extension: str):
 
 
 def _clip_limits_mv(header, channel: int) -> tuple[float, float]:
-    bits = _FORMAT_BITS.get(str(header.fmt[channel]))
+    """The lowest and highest value the ADC could record on ``channel``, in mV.
+
+    The range is the ADC's (``adc_res`` bits around ``adc_zero``), not the storage format's:
+    mitdb stores 11-bit samples (codes 0 ... 2047) in 12-bit format 212, so its rails are
+    (0 - 1024) / 200 = -5.12 mV and (2047 - 1024) / 200 = +5.115 mV from the baseline.
+    """
     gain = float(header.adc_gain[channel]) or 200.0  # WFDB: gain 0 means 200 adu/mV
-    if bits is None:
-        return (-np.inf, np.inf)
-    # The most negative code of each format is WFDB's "invalid sample" marker.
-    low, high = -(2 ** (bits - 1)) + 1, 2 ** (bits - 1) - 1
     baseline = float(header.baseline[channel])
+    bits = _FORMAT_BITS.get(str(header.fmt[channel]))
+    # The most negative code of each format is WFDB's "invalid sample" marker (read as NaN),
+    # so no valid sample can sit below the next code up.
+    format_low = -(2 ** (bits - 1)) + 1 if bits is not None else -np.inf
+    format_high = 2 ** (bits - 1) - 1 if bits is not None else np.inf
+    adc_res = int(_field(header, "adc_res", channel) or 0)
+    if adc_res > 0:
+        adc_zero = float(_field(header, "adc_zero", channel) or 0)
+        low = max(adc_zero - 2 ** (adc_res - 1), format_low)
+        high = min(adc_zero + 2 ** (adc_res - 1) - 1, format_high)
+    elif bits is not None:
+        # The header leaves the ADC resolution unset (0): WFDB then takes the format's bit
+        # depth, the widest range the file can hold, so clipping below it goes unseen.
+        low, high = format_low, format_high
+    else:
+        return (-np.inf, np.inf)
     return ((low - baseline) / gain, (high - baseline) / gain)
+
+
+def _field(header, name: str, channel: int):
+    values = getattr(header, name, None)
+    return values[channel] if values is not None and channel < len(values) else None

@@ -83,6 +83,41 @@ def episodes(intervals: Iterable[Interval], label: str = AF) -> list[Interval]:
     return [interval for interval in intervals if interval.label == label]
 
 
+def merge_spans(
+    spans: Iterable[tuple[float, float]], max_gap: float = 0.0, *, strict: bool = False
+) -> list[tuple[float, float]]:
+    """Time-ordered ``(start, end)`` spans joined across gaps of at most ``max_gap``.
+
+    The one episode-merging rule of the package (detector runs, EC57 episodes, annotation
+    files), in any unit (s or samples).
+
+    Parameters
+    ----------
+    spans : iterable of (start, end)
+        Sorted by start.
+    max_gap : float
+        A span starting at most this long after the end of the span before it extends that
+        span; 0 joins only touching (or overlapping) spans.
+    strict : bool
+        Join only gaps shorter than ``max_gap`` (``max_gap=0`` then joins nothing but
+        overlapping spans).
+
+    Returns
+    -------
+    list of (start, end)
+        In time order; a joined span ends at the later of the two ends.
+    """
+    merged: list[list[float]] = []
+    for start, end in spans:
+        if merged:
+            gap = start - merged[-1][1]
+            if gap < max_gap or (gap == max_gap and not strict):
+                merged[-1][1] = max(merged[-1][1], end)
+                continue
+        merged.append([start, end])
+    return [(start, end) for start, end in merged]
+
+
 def total_duration_s(intervals: Iterable[Interval], label: str = AF) -> float:
     """Seconds spent in ``label``."""
     return float(sum(interval.duration_s for interval in episodes(intervals, label)))

@@ -7,6 +7,7 @@ from functools import lru_cache
 
 import numpy as np
 from scipy import signal as scipy_signal
+from scipy import stats
 
 from ecgutils.errors import UnknownNameError
 
@@ -146,7 +147,9 @@ def normalise(windows: np.ndarray, method: str = "zscore") -> np.ndarray:
         spread = windows.std(axis=-1, keepdims=True)
     else:
         centre = np.median(windows, axis=-1, keepdims=True)
-        spread = 1.4826 * np.median(np.abs(windows - centre), axis=-1, keepdims=True)
+        # The documented 1.4826, not scale="normal" (1/Φ⁻¹(0.75) = 1.482602…), which would
+        # change cached windows in their last float32 bits.
+        spread = 1.4826 * stats.median_abs_deviation(windows, axis=-1)[..., np.newaxis]
     spread = np.where(spread > 0, spread, 1.0)
     return ((windows - centre) / spread).astype(np.float32)
 

@@ -9,18 +9,18 @@ behind many near-perfect AF results. The grouped split keeps every patient on on
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from sklearn.model_selection import (
     GroupShuffleSplit,
     StratifiedGroupKFold,
     StratifiedKFold,
     train_test_split,
 )
+
+from ecgutils import metrics
 
 PARTS = ("train", "validation", "test")
 GROUPED = "grouped"
@@ -180,7 +180,7 @@ def random_folds(
     list of Fold
         ``kind="random"``; a patient's windows are typically in every part.
     """
-    labels = _validate_labels(y)
+    labels = metrics.validate_labels(y, "y")
     _validate_split_args(n_splits, validation_fraction)
     if len(labels) < n_splits:
         raise ValueError(
@@ -200,41 +200,6 @@ def random_folds(
         )
         folds.append(Fold(number, np.sort(train), np.sort(validation), np.sort(test), RANDOM))
     return folds
-
-
-def fold_table(folds: Sequence[Fold], y: Any, groups: Any) -> pd.DataFrame:
-    """Patients and windows, all and AF, in each part of each fold.
-
-    Parameters
-    ----------
-    folds : sequence of Fold
-    y, groups
-        The window labels and patient ids the folds index.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per fold and part: ``fold, part, patients, af_patients, windows, windows_af``;
-        a patient counts in ``af_patients`` when any of its windows in that part is AF.
-    """
-    labels, ids = _validate_groups(y, groups)
-    rows = []
-    for fold in folds:
-        for part, index in fold.parts().items():
-            part_ids, part_labels = ids[index], labels[index]
-            rows.append(
-                {
-                    "fold": fold.number,
-                    "part": part,
-                    "patients": len(np.unique(part_ids)),
-                    "af_patients": len(np.unique(part_ids[part_labels == 1])),
-                    "windows": len(index),
-                    "windows_af": int(part_labels.sum()),
-                }
-            )
-    return pd.DataFrame(
-        rows, columns=["fold", "part", "patients", "af_patients", "windows", "windows_af"]
-    )
 
 
 def shared_patient_fraction(fold: Fold, groups: Any) -> float:
@@ -316,21 +281,8 @@ def _validate_split_args(n_splits: int, validation_fraction: float) -> None:
         raise ValueError(f"validation_fraction must be in (0, 1); got {validation_fraction}")
 
 
-def _validate_labels(y: Any) -> np.ndarray:
-    labels = np.asarray(y)
-    if labels.ndim != 1:
-        raise ValueError(f"y must be one-dimensional; got shape {labels.shape}")
-    if len(labels) == 0:
-        raise ValueError("y is empty")
-    bad = ~np.isin(labels, [0, 1])
-    if bad.any():
-        index = int(np.argmax(bad))
-        raise ValueError(f"y must hold only 0 and 1; got {labels[index].item()!r} at index {index}")
-    return labels.astype(np.int64)
-
-
 def _validate_groups(y: Any, groups: Any) -> tuple[np.ndarray, np.ndarray]:
-    labels = _validate_labels(y)
+    labels = metrics.validate_labels(y, "y")
     ids = np.asarray(groups)
     if ids.ndim != 1:
         raise ValueError(f"groups must be one-dimensional; got shape {ids.shape}")

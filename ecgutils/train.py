@@ -291,7 +291,6 @@ def cross_validate(
     build_model: Callable[[], keras.Model],
     cfg: TrainConfig = TrainConfig(),
     extra_train: tuple[np.ndarray, np.ndarray] | None = None,
-    extra_validation: tuple[np.ndarray, np.ndarray] | None = None,
     initial_weights: Sequence[np.ndarray] | None = None,
     save_dir: str | os.PathLike | None = None,
     name: str = "model",
@@ -309,9 +308,9 @@ def cross_validate(
     build_model : callable
         Returns a fresh uncompiled model.
     cfg : TrainConfig
-    extra_train, extra_validation : (X, y), optional
-        Windows of *other patients* (another database) added to every fold's training or
-        validation set — e.g. CinC 2017 when testing on mitdb. Never tested on.
+    extra_train : (X, y), optional
+        Windows of *other patients* (another database) added to every fold's training set —
+        e.g. CinC 2017 when testing on mitdb. Never tested on.
     initial_weights : list of ndarray, optional
         Weights every fold starts from (a pre-trained model).
     save_dir : path, optional
@@ -343,9 +342,6 @@ def cross_validate(
         if extra_train is not None:
             X_train = np.concatenate([X_train, extra_train[0]])
             y_train = np.concatenate([y_train, extra_train[1]])
-        if extra_validation is not None:
-            X_val = np.concatenate([X_val, extra_validation[0]])
-            y_val = np.concatenate([y_val, extra_validation[1]])
         result = fit(build_model, X_train, y_train, X_val, y_val,
                      replace(cfg, seed=cfg.seed + fold.number),
                      initial_weights, verbose)
@@ -394,9 +390,17 @@ def _adam(cfg: TrainConfig, n_train: int) -> keras.optimizers.Optimizer:
 
 
 def _class_weights(y: np.ndarray) -> dict[int, float]:
-    counts = np.bincount(y.astype(int), minlength=2).astype(float)
-    counts[counts == 0] = 1.0
-    return {label: float(y.size / (2 * counts[label])) for label in (0, 1)}
+    from sklearn.utils.class_weight import compute_class_weight
+
+    labels = np.asarray(y).astype(int)
+    present = np.unique(labels)
+    # scikit-learn's "balanced" weight is n / (n_classes * count) over the classes present in
+    # y (it refuses an absent one); rescaled to n / (2 * count), a training set that lacks a
+    # class keeps the weights it always had. An absent class has no window to weigh: n / 2.
+    balanced = compute_class_weight("balanced", classes=present, y=labels) * present.size / 2
+    weights = dict.fromkeys((0, 1), labels.size / 2)
+    weights.update(zip(present.tolist(), balanced.tolist(), strict=True))
+    return weights
 
 
 def _with_augmentation(model: keras.Model, cfg: TrainConfig) -> keras.Model:
@@ -433,3 +437,221 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+# --- The detector: two inputs, four classes, whole records --------------------------------
+
+
+@dataclass
+class WindowSet:
+    """Windows a detector reads, with their labels and groups.
+
+    Attributes
+    ----------
+    X : ndarray (n, samples)
+        Normalised waveform windows.
+    R : ndarray (n, n_features)
+        RR features per window (:mod:`ecgutils.beats`).
+    classes : ndarray of int (n,)
+        Rhythm class index (:data:`ecgutils.windows.CLASSES`; AF = 1).
+    groups : ndarray (n,)
+        Record (CinC) or patient (mitdb) of each window.
+    """
+
+    X: np.ndarray
+    R: np.ndarray
+    classes: np.ndarray
+    groups: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = len(self.X)
+        if not (len(self.R) == len(self.classes) == len(self.groups) == n):
+            raise ValueError(f"WindowSet parts differ in length: X {n}, R {len(self.R)}, "
+                             f"classes {len(self.classes)}, groups {len(self.groups)}")
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    @property
+    def af(self) -> np.ndarray:
+        """1 where the window is AF (class A), else 0."""
+        return (np.asarray(self.classes) == AF_CLASS).astype(np.int8)
+
+    def take(self, rows: np.ndarray) -> WindowSet:
+        return WindowSet(self.X[rows], self.R[rows], self.classes[rows], self.groups[rows])
+
+    def inputs(self) -> dict[str, np.ndarray]:
+        return {"ecg": as_input(self.X), "rr": np.asarray(self.R, dtype=np.float32)}
+
+    @staticmethod
+    def concat(parts: Sequence[WindowSet]) -> WindowSet:
+        return WindowSet(*(np.concatenate([getattr(p, name) for p in parts])
+                           for name in ("X", "R", "classes", "groups")))
+
+
+AF_CLASS = 1  # index of A in ecgutils.windows.CLASSES
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """How a detector is fitted (beside :class:`TrainConfig`'s optimiser settings).
+
+    Attributes
+    ----------
+    crops : bool
+        Each epoch draws one random window of every training record (group) — random crops on
+        the 5-s grid — instead of every window. Records count equally and an epoch is short.
+    n_classes : int
+        4: softmax over N/A/O/~ (AF read out as class A); 1: AF vs rest (sigmoid).
+    aggregate : bool
+        Validation (early stopping, threshold) scores records — the mean AF probability of a
+        record's windows — rather than windows.
+    """
+
+    crops: bool = True
+    n_classes: int = 4
+    aggregate: bool = True
+
+
+def fit_detector(
+    build_model: Callable[[], keras.Model],
+    train_set: WindowSet,
+    val_set: WindowSet,
+    cfg: TrainConfig = TrainConfig(),
+    dcfg: DetectorConfig = DetectorConfig(),
+    initial_weights: Sequence[np.ndarray] | None = None,
+    verbose: int = 0,
+) -> FitResult:
+    """Fit a detector (inputs ``ecg`` and ``rr``) with class weights and early stopping on the
+    validation AF PR-AUC (of records when ``dcfg.aggregate``, else of windows).
+
+    Returns
+    -------
+    FitResult
+        ``threshold`` maximises F1 on the validation records (or windows); ``validation_prob``
+        holds the validation *windows'* AF probabilities.
+    """
+    if len(train_set) == 0 or len(val_set) == 0:
+        raise ValueError(f"empty training ({len(train_set)}) or validation ({len(val_set)}) set")
+    seed_all(cfg.seed)
+    model = build_model()
+    if initial_weights is not None:
+        model.set_weights(initial_weights)
+    targets = (np.asarray(train_set.classes, dtype=np.int64) if dcfg.n_classes > 1
+               else train_set.af.astype(np.float32))
+    weights = _balanced_weights(targets) if cfg.class_weight else None
+    feed = _WindowFeed(train_set, targets, weights, cfg.batch_size, dcfg.crops, cfg.seed)
+    model.compile(optimizer=_adam(cfg, feed.n_per_epoch),
+                  loss=("sparse_categorical_crossentropy" if dcfg.n_classes > 1
+                        else "binary_crossentropy"))
+    scorer = _ValidationAF(val_set, dcfg)
+    stopper = keras.callbacks.EarlyStopping(monitor="val_af_pr_auc", mode="max",
+                                            patience=cfg.patience, restore_best_weights=True)
+    began = time.perf_counter()
+    history = model.fit(feed, epochs=cfg.epochs, callbacks=[scorer, stopper],
+                        verbose=verbose).history
+    fit_s = time.perf_counter() - began
+    epochs_run = len(history["loss"])
+    prob_val = predict_af(model, val_set)
+    y_val, scored = val_set.af, prob_val
+    if dcfg.aggregate:
+        table = metrics.record_level(val_set.af, prob_val, val_set.groups)
+        y_val, scored = table["y"].to_numpy(), table["prob"].to_numpy()
+    threshold = metrics.best_threshold(y_val, scored) if cfg.threshold == "validation" else 0.5
+    validation = metrics.binary_metrics(y_val, scored, threshold)
+    validation["monitor"] = "val_af_pr_auc (records)" if dcfg.aggregate else "val_af_pr_auc"
+    return FitResult(
+        model=model,
+        history={key: [float(v) for v in values] for key, values in history.items()},
+        best_epoch=int(np.argmax(history["val_af_pr_auc"])) + 1,
+        epochs_run=epochs_run,
+        fit_s=fit_s,
+        train_windows_per_s=feed.n_per_epoch * epochs_run / fit_s,
+        threshold=float(threshold),
+        validation={key: _plain(value) for key, value in validation.items()},
+        validation_prob=prob_val,
+    )
+
+
+def predict_af(model: keras.Model | Sequence[keras.Model], windows: WindowSet,
+               batch_size: int = 256) -> np.ndarray:
+    """AF probability of each window (class A of a softmax, or the sigmoid); a sequence of
+    models is an ensemble whose probabilities are averaged."""
+    if len(windows) == 0:
+        return np.zeros(0, dtype=np.float64)
+    ensemble = list(model) if isinstance(model, Sequence) else [model]
+    inputs = windows.inputs()
+    total = np.zeros(len(windows))
+    for member in ensemble:
+        out = np.asarray(member.predict(inputs, batch_size=batch_size, verbose=0), dtype=float)
+        total += out[:, AF_CLASS] if out.shape[1] > 1 else out[:, 0]
+    return total / len(ensemble)
+
+
+def _balanced_weights(targets: np.ndarray) -> np.ndarray:
+    """Per-window weights that balance the classes present (scikit-learn's "balanced")."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    present = np.unique(targets)
+    per_class = compute_class_weight("balanced", classes=present, y=targets)
+    lookup = dict(zip(present.tolist(), per_class, strict=True))
+    return np.array([lookup[value] for value in targets.tolist()], dtype=np.float32)
+
+
+class _WindowFeed(keras.utils.PyDataset):
+    """Batches of (inputs, target, weight); with ``crops`` each epoch takes one random window
+    per group (record), else every window, in a seeded order that changes every epoch."""
+
+    def __init__(self, windows: WindowSet, targets: np.ndarray, weights: np.ndarray | None,
+                 batch_size: int, crops: bool, seed: int):
+        super().__init__()
+        self.windows, self.targets, self.weights = windows, np.asarray(targets), weights
+        self.batch_size, self.crops = batch_size, crops
+        self.rng = np.random.default_rng(seed)
+        _, self.group_index = np.unique(np.asarray(windows.groups).astype(str),
+                                        return_inverse=True)
+        self.n_groups = int(self.group_index.max()) + 1
+        self.n_per_epoch = self.n_groups if crops else len(windows)
+        self.on_epoch_end()
+
+    def on_epoch_end(self) -> None:
+        if self.crops:
+            # One window per group: a random key per window, the smallest key of each group.
+            keys = self.rng.random(len(self.windows))
+            order = np.lexsort((keys, self.group_index))
+            first = np.r_[True, np.diff(self.group_index[order]) != 0]
+            self.order = self.rng.permutation(order[first])
+        else:
+            self.order = self.rng.permutation(len(self.windows))
+
+    def __len__(self) -> int:
+        return int(np.ceil(self.n_per_epoch / self.batch_size))
+
+    def __getitem__(self, index: int):
+        rows = np.sort(self.order[index * self.batch_size:(index + 1) * self.batch_size])
+        inputs = {"ecg": as_input(self.windows.X[rows]),
+                  "rr": np.asarray(self.windows.R[rows], dtype=np.float32)}
+        if self.weights is None:
+            return inputs, self.targets[rows]
+        return inputs, self.targets[rows], self.weights[rows]
+
+
+class _ValidationAF(keras.callbacks.Callback):
+    """Adds ``val_af_pr_auc`` (average precision of AF on the validation records or windows)
+    to the epoch logs, before early stopping reads them."""
+
+    def __init__(self, windows: WindowSet, dcfg: DetectorConfig):
+        super().__init__()
+        self.windows, self.dcfg = windows, dcfg
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        from sklearn.metrics import average_precision_score
+
+        prob = predict_af(self.model, self.windows)
+        y = self.windows.af
+        if self.dcfg.aggregate:
+            table = metrics.record_level(y, prob, self.windows.groups)
+            y, prob = table["y"].to_numpy(), table["prob"].to_numpy()
+        score = average_precision_score(y, prob) if y.any() else 0.0
+        if logs is not None:
+            logs["val_af_pr_auc"] = float(score)

@@ -25,7 +25,13 @@ AFL_LABEL = "AFL"
 # Binary target: 1 = AF, 0 = non-AF, -1 = left out (AFL under the default policy).
 TARGET = {AF_LABEL: 1, NON_AF_LABEL: 0, AFL_LABEL: -1}
 
-SHORT_POLICIES = ("error", "pad", "drop")
+SHORT_POLICIES = ("error", "pad", "drop", "wrap")
+
+# Four rhythm classes (CinC 2017's): sinus, AF, other rhythm, too noisy. A long record's window
+# is A when it is AF by the label policy, N when at least half of it is annotated normal sinus
+# rhythm, O otherwise. AF is read out as AF-vs-rest from the A column of a four-class model.
+CLASSES = ("N", "A", "O", "~")
+CLASS_INDEX = {name: index for index, name in enumerate(CLASSES)}
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,43 @@ def pad_to(signal: np.ndarray, n_samples: int) -> np.ndarray:
         return signal[..., :n_samples]
     padding = [(0, 0)] * (signal.ndim - 1) + [(0, n_samples - signal.shape[-1])]
     return np.pad(signal, padding)
+
+
+def wrap_to(signal: np.ndarray, n_samples: int) -> np.ndarray:
+    """``signal`` repeated end to end up to ``n_samples`` (periodic extension).
+
+    Unlike zero padding, it leaves no flat tail whose length a network could read: records
+    shorter than a window are more often AF in CinC 2017, so a visible padding length would
+    carry the label (``tests/test_windows.py`` checks that it does not).
+    """
+    signal = np.asarray(signal)
+    if signal.shape[-1] >= n_samples:
+        return signal[..., :n_samples]
+    repeats = -(-n_samples // signal.shape[-1])
+    return np.tile(signal, [1] * (signal.ndim - 1) + [repeats])[..., :n_samples]
+
+
+def rhythm_classes(
+    intervals: Sequence[rhythm.Interval],
+    starts_s: np.ndarray,
+    window_s: float,
+    record_duration_s: float,
+    labels: Sequence[str],
+) -> np.ndarray:
+    """Four-class rhythm label (:data:`CLASSES`) of long-record windows: ``A`` where the label
+    (:func:`label_windows`) is AF, ``N`` where at least half the window is normal sinus rhythm
+    (``(N``), else ``O``. AFL windows are ``O`` (they are left out of AF training anyway)."""
+    starts_s = np.asarray(starts_s, dtype=float)
+    out = np.empty(starts_s.size, dtype=object)
+    for index, start in enumerate(starts_s):
+        end = min(start + window_s, record_duration_s)
+        if labels[index] == AF_LABEL:
+            out[index] = "A"
+        elif rhythm.label_fraction(intervals, start, end, "N") >= 0.5 - 1e-9:
+            out[index] = "N"
+        else:
+            out[index] = "O"
+    return out
 
 
 def label_windows(
@@ -163,9 +206,10 @@ def plan_windows(
         Window length in samples.
     step_samples : int or None
         Step between windows; None means one window centred in the record.
-    short_policy : {"error", "pad", "drop"}
+    short_policy : {"error", "pad", "drop", "wrap"}
         A record shorter than one window raises ``RecordFormatError`` (``error``), becomes one
-        window zero-padded at the end (``pad``), or yields no window (``drop``).
+        window zero-padded at the end (``pad``) or repeated end to end (``wrap``), or yields
+        no window (``drop``).
     what : str
         Name of the record for the error message.
 
@@ -173,7 +217,7 @@ def plan_windows(
     -------
     starts : ndarray of int
     padding : int
-        Samples of zero padding appended (0 unless a short record is padded).
+        Samples of padding appended (0 unless a short record is padded or wrapped).
     """
     if short_policy not in SHORT_POLICIES:
         raise UnknownNameError(

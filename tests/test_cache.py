@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecgutils import cache
+from ecgutils import cache, rhythm, signal
 
 
 def _build(calls: list):
@@ -57,3 +57,67 @@ def test_key_is_stable_and_rejects_unhashable_values():
     assert cache.key_of({"a": 1, "b": (1, 2)}) == cache.key_of({"b": [1, 2], "a": 1})
     with pytest.raises(TypeError, match="cache key"):
         cache.key_of({"a": object()})
+
+
+def test_a_different_code_version_builds_a_new_entry_and_records_it(tmp_path):
+    calls: list = []
+    old = cache.load_or_build("mitdb", {"fs": 250.0}, _build(calls), tmp_path,
+                              code_version="aaaa")
+    new = cache.load_or_build("mitdb", {"fs": 250.0}, _build(calls), tmp_path,
+                              code_version="bbbb")
+    assert len(calls) == 2
+    assert old.path != new.path
+    assert cache.key_of({"fs": 250.0}, "aaaa") != cache.key_of({"fs": 250.0}, "bbbb")
+    assert (old.meta["code_version"], new.meta["code_version"]) == ("aaaa", "bbbb")
+
+
+def test_the_same_code_version_reuses_the_entry(tmp_path):
+    calls: list = []
+    version = cache.code_version(signal)
+    first = cache.load_or_build("mitdb", {"fs": 250.0}, _build(calls), tmp_path,
+                                code_version=version)
+    second = cache.load_or_build("mitdb", {"fs": 250.0}, _build(calls), tmp_path,
+                                 code_version=version)
+    assert len(calls) == 1
+    assert second.reused and second.path == first.path
+    assert second.meta["code_version"] == version
+
+
+def test_no_code_version_keeps_the_parameter_only_key(tmp_path):
+    # Entries made before code versions existed keep their folder names.
+    assert cache.key_of({"fs": 250.0}) == cache.key_of({"fs": 250.0}, None)
+    assert cache.key_of({"fs": 250.0}) != cache.key_of({"fs": 250.0}, cache.code_version(signal))
+    entry = cache.load_or_build("mitdb", {"fs": 250.0}, _build([]), tmp_path)
+    assert entry.meta["code_version"] is None
+
+
+def test_code_version_differs_between_modules_and_is_stable():
+    version = cache.code_version(signal)
+    assert len(version) == 16 and int(version, 16) >= 0
+    assert version == cache.code_version(signal)
+    assert version != cache.code_version(rhythm)
+    assert cache.code_version(signal, rhythm) == cache.code_version(rhythm, signal)
+    assert cache.code_version(signal, rhythm) not in {version, cache.code_version(rhythm)}
+
+
+def test_code_version_follows_the_source_file(tmp_path, monkeypatch):
+    import importlib
+
+    module_file = tmp_path / "builder_for_cache_test.py"
+    module_file.write_text("SCALE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("builder_for_cache_test")
+    before = cache.code_version(module)
+    module_file.write_text("SCALE = 2\n")
+    assert cache.code_version(module) != before
+
+
+def test_code_version_without_a_module_is_a_clear_error():
+    import math
+
+    with pytest.raises(ValueError, match="at least one module"):
+        cache.code_version()
+    with pytest.raises(ValueError, match="takes modules, not str"):
+        cache.code_version("ecgutils.signal")
+    with pytest.raises(ValueError, match="math has no Python source file"):
+        cache.code_version(math)

@@ -3,7 +3,9 @@
 The hand-made cases use a 1800 s record compared from 300 s unless noted; each answer is worked
 out in the comment beside it. The same cases, written as WFDB files for a 648000-sample
 (1800 s at 360 Hz) header, go through the real ``epicmp``; then all 48 real mitdb records go
-through it, reference against itself and against a deterministic perturbed test. WFDB is GPL:
+through it, reference against itself and against a deterministic perturbed test, in both
+variants: epicmp's default (EC57/EC38:2007, no exclusions) and ``-x`` (EC38:1998, reference
+flutter excluded). WFDB is GPL:
 its binaries are built into a temporary folder and run as an oracle, nothing of it is copied.
 """
 
@@ -29,6 +31,19 @@ BUILD_SCRIPT = Path(__file__).resolve().parents[1].parent / "shared" / "tools" /
     "build-wfdb-tools.sh"
 )
 FS = 360.0
+VARIANTS = {"no_exclusions": False, "afl_excluded": True}  # id -> exclude_reference_afl
+
+# The flutter cases' answers in the variant their options do not choose, worked on paper like
+# the others (epicmp's quirk applies only with -x, so it gives these too).
+OTHER_VARIANT_ANSWERS = {
+    # Without -x every test episode counts: test AF 130+30+20 = 180 s.
+    "afl_inside_af_is_excluded": (2, 2, 3, 1, 140, 180, 70),
+    # With -x: 1030-1050 dropped, 60+20 s of AFL out of test AF: 80 s.
+    "afl_counts_as_non_af_without_exclusion": (2, 2, 2, 1, 140, 80, 70),
+    # Without -x the whole test episode is an FP: 40 s and 150 s.
+    "test_starting_inside_afl": (1, 0, 1, 0, 100, 40, 0),
+    "test_starting_with_afl": (1, 0, 1, 0, 100, 150, 0),
+}
 
 
 def _counts(score: ec57.RecordScore) -> tuple:
@@ -38,12 +53,65 @@ def _counts(score: ec57.RecordScore) -> tuple:
             pytest.approx(score.test_af_s, abs=1e-9), pytest.approx(score.overlap_s, abs=1e-9))
 
 
+def _answer_in_variant(name: str, exclude_reference_afl: bool) -> tuple:
+    """A hand case's paper answer when scored with ``exclude_reference_afl``."""
+    reference, _, options, answer, _ = HAND_CASES[name]
+    if options.get("exclude_reference_afl", False) == exclude_reference_afl:
+        return answer
+    if name in OTHER_VARIANT_ANSWERS:
+        return OTHER_VARIANT_ANSWERS[name]
+    assert not rhythm.episodes(reference, AFL), f"{name}: flutter case without both answers"
+    return answer  # no reference flutter: both variants score alike
+
+
 @pytest.mark.parametrize("name", list(HAND_CASES))
 def test_hand_made_case_gives_the_paper_answer(name):
     reference, test, options, answer, _ = HAND_CASES[name]
     score = ec57.compare(reference, test, END_S, record=name, **options)
     assert _counts(score) == answer
     assert score.record == name
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("name", list(HAND_CASES))
+def test_hand_made_case_gives_the_paper_answer_in_both_variants(name, variant):
+    reference, test, options, _, _ = HAND_CASES[name]
+    exclude = VARIANTS[variant]
+    score = ec57.compare(reference, test, END_S, record=name,
+                         **{**options, "exclude_reference_afl": exclude})
+    assert _counts(score) == _answer_in_variant(name, exclude)
+    assert score.exclude_reference_afl is exclude
+
+
+def test_the_default_is_no_exclusions_and_each_score_names_its_variant():
+    reference, test, _, _, _ = HAND_CASES["afl_inside_af_is_excluded"]
+    default = ec57.compare(reference, test, END_S)
+    assert default == ec57.compare(reference, test, END_S, exclude_reference_afl=False)
+    assert default.variant == ec57.variant() == "EC57 (EC38:2007), no exclusions"
+    excluded = ec57.compare(reference, test, END_S, exclude_reference_afl=True)
+    assert excluded.variant == ec57.variant(True) == "EC38:1998, reference AFL excluded (-x)"
+    # Reference flutter is plain non-AF by default: the test inside it is a false episode.
+    assert (default.test_episodes, default.test_af_s) == (3, 180.0)
+    assert (excluded.test_episodes, excluded.test_af_s) == (2, 80.0)
+    assert (default.episode_ppv, excluded.episode_ppv) == (1 / 3, 1 / 2)
+    assert default.duration_ppv == pytest.approx(70 / 180)
+    assert excluded.duration_ppv == pytest.approx(70 / 80)
+    assert (default.test_episodes_in_ref_afl, default.test_af_in_ref_afl_s) == (0, 0.0)
+
+
+def test_summaries_carry_the_variant_and_refuse_mixed_variants():
+    reference, test, _, _, _ = HAND_CASES["afl_inside_af_is_excluded"]
+    plain = [ec57.compare(reference, test, END_S, record="a"),
+             ec57.compare([af(600, 700)], [af(600, 700)], END_S, record="b")]
+    assert ec57.variant_of(plain) == ec57.VARIANT_EC57
+    assert ec57.score_table(plain).attrs["variant"] == ec57.VARIANT_EC57
+    excluded = [ec57.compare(reference, test, END_S, exclude_reference_afl=True, record="a")]
+    assert ec57.score_table(excluded).attrs["variant"] == ec57.VARIANT_AFL_EXCLUDED
+    for summary in (ec57.gross, ec57.average, ec57.score_table, ec57.variant_of):
+        with pytest.raises(ValueError, match="mix variants"):
+            summary(plain + excluded)
+    with pytest.raises(ValueError, match="must be True or False"):
+        ec57.variant("-x")
 
 
 def test_rates_of_the_afl_case_and_undefined_rates():
@@ -255,7 +323,7 @@ def _sumstats_percent(fraction: float) -> str:
 
 
 def _epicmp_options(options: dict, fs: float) -> list[str]:
-    flags = ["-x"] if options.get("exclude_reference_afl", True) else []
+    flags = ["-x"] if options.get("exclude_reference_afl", False) else []
     if "start_s" in options:
         flags += ["-f", f"s{round(options['start_s'] * fs)}"]
     if options.get("end_s") is not None:
@@ -343,9 +411,11 @@ def _write_rhythm(folder: Path, record: str, extension: str, intervals: list[Int
                write_dir=str(folder))
 
 
+@pytest.mark.parametrize("variant", list(VARIANTS))
 @pytest.mark.parametrize("name", list(HAND_CASES))
-def test_hand_made_case_matches_epicmp(wfdb_tools, tmp_path, name):
+def test_hand_made_case_matches_epicmp(wfdb_tools, tmp_path, name, variant):
     reference, test, options, answer, epicmp_answer = HAND_CASES[name]
+    options = {**options, "exclude_reference_afl": VARIANTS[variant]}
     (tmp_path / "hand.hea").write_text(f"hand 0 {FS:g} {round(END_S * FS)}\n")
     _write_rhythm(tmp_path, "hand", "atr", reference)
     ec57.write_annotations(tmp_path, "hand", test, FS, round(END_S * FS), "tst")
@@ -353,7 +423,12 @@ def test_hand_made_case_matches_epicmp(wfdb_tools, tmp_path, name):
                          tmp_path / "lines.txt")
     score = ec57.compare_files("hand", "atr", "tst", tmp_path, epicmp_quirks=True, **options)
     _assert_same_as_epicmp(score, oracle)
-    assert _counts(score) == (epicmp_answer or answer)
+    expected = _answer_in_variant(name, VARIANTS[variant])
+    if epicmp_answer is not None and expected == answer:
+        # Where the case's answer holds (its own variant, or both without flutter), epicmp
+        # departs as listed; the AFL quirk needs -x, so the other variant is the paper answer.
+        expected = epicmp_answer
+    assert _counts(score) == expected
 
 
 def test_read_rhythm_reads_labels_as_epicmp_does(wfdb_tools, tmp_path):
@@ -372,10 +447,11 @@ def test_read_rhythm_reads_labels_as_epicmp_does(wfdb_tools, tmp_path):
     assert end_s == END_S
     assert intervals == [af(600, 620), Interval("OTHER", 620, 660), af(660, 680),
                          afl(680, END_S)]
-    score = ec57.compare_files("hand", "atr", "tst", tmp_path)
-    assert _counts(score) == (1, 1, 2, 2, 100, 40, 40)
-    _assert_same_as_epicmp(score, _run_epicmp(wfdb_tools, "hand", "tst", [tmp_path], ["-x"],
-                                              tmp_path / "lines.txt"))
+    for flags, exclude in (([], False), (["-x"], True)):
+        score = ec57.compare_files("hand", "atr", "tst", tmp_path, exclude_reference_afl=exclude)
+        assert _counts(score) == (1, 1, 2, 2, 100, 40, 40)
+        _assert_same_as_epicmp(score, _run_epicmp(wfdb_tools, "hand", "tst", [tmp_path], flags,
+                                                  tmp_path / "lines.txt"))
 
 
 @pytest.fixture(scope="module")
@@ -386,18 +462,21 @@ def mitdb_reference(mitdb_root) -> dict[str, tuple[list[Interval], float]]:
     return {record: ec57.read_rhythm(record, "atr", mitdb_root) for record in records}
 
 
+@pytest.mark.parametrize("variant", list(VARIANTS))
 def test_reference_against_itself_matches_epicmp_on_all_mitdb_records(
-    wfdb_tools, mitdb_root, mitdb_reference, tmp_path
+    wfdb_tools, mitdb_root, mitdb_reference, tmp_path, variant
 ):
     line_file = tmp_path / "lines.txt"
+    exclude = VARIANTS[variant]
     scores = []
     for record, (reference, end_s) in mitdb_reference.items():
         # No quirk applies to a reference compared with itself: the default mode must agree.
-        score = ec57.compare(reference, reference, end_s, record=record)
+        score = ec57.compare(reference, reference, end_s, record=record,
+                             exclude_reference_afl=exclude)
         assert score == ec57.compare(reference, reference, end_s, record=record,
-                                     epicmp_quirks=True)
+                                     exclude_reference_afl=exclude, epicmp_quirks=True)
         _assert_same_as_epicmp(score, _run_epicmp(wfdb_tools, record, "atr", [mitdb_root],
-                                                  ["-x"], line_file))
+                                                  ["-x"] if exclude else [], line_file))
         scores.append(score)
     _assert_summaries_same_as_sumstats(scores, _run_sumstats(wfdb_tools, line_file))
     assert {s.record for s in scores if s.ref_episodes} == {
@@ -463,8 +542,10 @@ def perturbed_dir(mitdb_reference, tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize(
     "options",
-    [{}, {"exclude_reference_afl": False}, {"start_s": 0.0, "end_s": 1200.0}],
-    ids=["from_5_min_afl_excluded", "afl_as_non_af", "first_20_min"],
+    [{}, {"exclude_reference_afl": True}, {"start_s": 0.0, "end_s": 1200.0},
+     {"start_s": 0.0, "end_s": 1200.0, "exclude_reference_afl": True}],
+    ids=["from_5_min_no_exclusions", "from_5_min_afl_excluded", "first_20_min",
+         "first_20_min_afl_excluded"],
 )
 def test_perturbed_detector_matches_epicmp_on_all_mitdb_records(
     wfdb_tools, mitdb_root, mitdb_reference, perturbed_dir, tmp_path, options
@@ -493,7 +574,7 @@ def test_perturbed_detector_matches_epicmp_on_all_mitdb_records(
     if options.get("start_s", 300.0) == 300.0:
         expected |= dict.fromkeys(["101", "108", "115", "122", "213", "220", "234"],
                                   "zero-length episode at the start")
-    if options.get("exclude_reference_afl", True):
+    if options.get("exclude_reference_afl", False):
         expected |= dict.fromkeys(["203", "222"] + (["202"] if "end_s" not in options else []),
                                   "AFL time added")
     assert differing == expected
@@ -511,12 +592,24 @@ def _quirk_applied(default: ec57.RecordScore, quirk: ec57.RecordScore) -> str:
 
 def test_compare_files_reads_both_files_as_read_rhythm_does(mitdb_root, perturbed_dir):
     # The perturbed 202 (AF and AFL) scored from files equals scoring the intervals read.
-    from_files = ec57.compare_files("202", "atr", "tst", perturbed_dir,
-                                    reference_directory=mitdb_root, record_directory=mitdb_root)
     reference, end_s = ec57.read_rhythm("202", "atr", mitdb_root)
     test, _ = ec57.read_rhythm("202", "tst", perturbed_dir, record_directory=mitdb_root)
-    assert from_files == ec57.compare(reference, test, end_s, record="202")
-    assert from_files.test_episodes_in_ref_afl == 0 and from_files.test_af_in_ref_afl_s > 0
+    from_files = {}
+    for exclude in (False, True):
+        from_files[exclude] = ec57.compare_files(
+            "202", "atr", "tst", perturbed_dir, reference_directory=mitdb_root,
+            record_directory=mitdb_root, exclude_reference_afl=exclude)
+        assert from_files[exclude] == ec57.compare(reference, test, end_s, record="202",
+                                                   exclude_reference_afl=exclude)
+    assert from_files[False] == ec57.compare_files("202", "atr", "tst", perturbed_dir,
+                                                   reference_directory=mitdb_root,
+                                                   record_directory=mitdb_root)
+    # Test AF inside the reference flutter counts as AF time by default and is taken out by -x.
+    assert from_files[False].test_af_in_ref_afl_s == 0
+    assert from_files[True].test_episodes_in_ref_afl == 0
+    assert from_files[True].test_af_in_ref_afl_s > 0
+    assert from_files[True].test_af_s == pytest.approx(
+        from_files[False].test_af_s - from_files[True].test_af_in_ref_afl_s)
 
 
 @pytest.fixture(scope="module")
@@ -532,20 +625,26 @@ def cosen_dir(mitdb_root, mitdb_reference, tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.mark.parametrize("variant", list(VARIANTS))
 def test_cosen_detector_files_match_epicmp_on_all_mitdb_records(
-    wfdb_tools, mitdb_root, mitdb_reference, cosen_dir, tmp_path
+    wfdb_tools, mitdb_root, mitdb_reference, cosen_dir, tmp_path, variant
 ):
     line_file = tmp_path / "lines.txt"
+    exclude = VARIANTS[variant]
     scores = []
     for record, (reference, end_s) in mitdb_reference.items():
         test, _ = ec57.read_rhythm(record, "cos", cosen_dir, record_directory=mitdb_root)
-        score = ec57.compare(reference, test, end_s, record=record, epicmp_quirks=True)
+        score = ec57.compare(reference, test, end_s, record=record, epicmp_quirks=True,
+                             exclude_reference_afl=exclude)
         _assert_same_as_epicmp(score, _run_epicmp(wfdb_tools, record, "cos",
-                                                  [cosen_dir, mitdb_root], ["-x"], line_file))
+                                                  [cosen_dir, mitdb_root],
+                                                  ["-x"] if exclude else [], line_file))
         scores.append(score)
     _assert_summaries_same_as_sumstats(scores, _run_sumstats(wfdb_tools, line_file))
     # The literature's anchor for COSEn on mitdb's reference beats (gross, epicmp): episode
-    # Se 78 / +P 51, duration Se 83 / +P 60. The project's detector lands within 3 points.
+    # Se 78 / +P 51, duration Se 83 / +P 60. The project's detector lands within 3 points in
+    # both variants (measured: 77.8 / 51.5 / 83.1 and duration +P 59.4 without exclusions,
+    # 61.8 with -x: only duration +P moves).
     gross = ec57.gross(scores)
     for rate, anchor in zip(ec57.RATES, (0.78, 0.51, 0.83, 0.60), strict=True):
         assert abs(gross[rate] - anchor) <= 0.03, (rate, gross[rate])
@@ -561,3 +660,8 @@ def test_the_hand_case_table_shows_every_case_agreeing_with_its_paper_answer():
     assert quirky == ["test_starting_inside_afl", "test_starting_with_afl",
                       "episode_ending_exactly_at_the_start"]
     assert table.loc[0, "paper answer"] == "1 0 1 0 100 50 0"
+    # Each row names its variant: the three flutter cases with -x, every other the default.
+    excluded = table[table["variant"] == ec57.VARIANT_AFL_EXCLUDED]["case"].tolist()
+    assert excluded == ["afl_inside_af_is_excluded", "test_starting_inside_afl",
+                        "test_starting_with_afl"]
+    assert set(table["variant"]) == {ec57.VARIANT_EC57, ec57.VARIANT_AFL_EXCLUDED}

@@ -97,11 +97,8 @@ def test_binary_metrics_rejects_bad_input_naming_the_value(y_true, prob, message
         metrics.binary_metrics(y_true, prob)
 
 
-def test_confusion_and_report_use_af_as_positive_class():
+def test_classification_report_uses_af_as_positive_class():
     pred = (HAND_PROB >= 0.5).astype(int)
-    assert metrics.confusion(HAND_Y, pred).tolist() == [[4, 1], [2, 3]]
-    # Both labels appear even when one is absent from the data.
-    assert metrics.confusion([0, 0], [0, 0]).tolist() == [[2, 0], [0, 0]]
     report = metrics.classification_report_text(HAND_Y, pred)
     af_row = next(line for line in report.splitlines() if line.strip().startswith("AF"))
     assert af_row.split()[1:4] == ["0.750", "0.600", "0.667"]
@@ -303,6 +300,11 @@ def test_platt_scaling_undoes_a_shift_that_temperature_cannot():
     ece_platt = metrics.expected_calibration_error(y, platt)
     assert ece_platt < 0.02
     assert ece_platt < metrics.expected_calibration_error(y, temperature)
+
+
+def test_platt_scaling_refuses_validation_windows_of_one_class():
+    with pytest.raises(ValueError, match="needs AF and non-AF windows; y_true holds only 0"):
+        metrics.fit_platt([0, 0, 0], [0.1, 0.6, 0.3])
 
 
 def test_bootstrap_gap_of_a_hand_case_is_the_paired_difference():

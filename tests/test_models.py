@@ -46,3 +46,25 @@ def test_a_softmax_head_gives_one_probability_per_class():
     assert np.allclose(out.sum(axis=1), 1.0, atol=1e-5)
     with pytest.raises(ValueError, match="n_classes"):
         models.cnn2d(input_shape=(21, 77), filters=(4,), n_classes=0)
+
+
+def test_the_detector_reads_waveform_and_rr_features_and_outputs_four_classes():
+    import numpy as np
+
+    model = models.detector(input_samples=2500, n_rr_features=11)
+    assert {tensor.name for tensor in model.inputs} == {"ecg", "rr"}
+    out = model({"ecg": np.zeros((3, 2500, 1), "float32"), "rr": np.zeros((3, 11), "float32")})
+    assert tuple(out.shape) == (3, 4)
+    assert np.allclose(np.asarray(out).sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_detector_branches_can_be_switched_off_but_not_both():
+    import pytest
+
+    waveform = models.detector(rhythm=False, n_classes=1)
+    rhythm = models.detector(waveform=False)
+    assert waveform.name == "detector_waveform" and waveform.output_shape == (None, 1)
+    # Without the CNN the model is a small dense network on the RR features.
+    assert rhythm.name == "detector_rhythm" and rhythm.count_params() < 2000
+    with pytest.raises(ValueError, match="waveform branch, the rhythm branch or both"):
+        models.detector(waveform=False, rhythm=False)

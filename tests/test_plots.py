@@ -163,19 +163,3 @@ def test_metric_bars_refuses_several_rows_per_bar():
     table = pd.DataFrame({"fold": [0, 0], "f1": [0.8, 0.7]})
     with pytest.raises(ValueError, match="several rows"):
         plots.metric_bars(table, "f1", "test_metric_bars_duplicated")
-
-
-def test_probability_timeline_shades_each_reference_episode_and_marks_threshold():
-    times_s = np.arange(0, 3600, 10.0)
-    prob = (np.sin(times_s / 300) + 1) / 2
-    reference_af = [(600.0, 1200.0), (2400.0, 3000.0)]
-    fig = plots.probability_timeline(times_s, prob, reference_af, "test_probability_timeline",
-                                     "afdb 04015", threshold=0.3)
-    _assert_png("test_probability_timeline")
-    ax = fig.axes[0]
-    spans = sorted((patch.get_x(), patch.get_x() + patch.get_width()) for patch in ax.patches)
-    assert spans == [(10.0, 20.0), (40.0, 50.0)]  # minutes
-    threshold_line = next(line for line in ax.get_lines() if line.get_linestyle() == "--")
-    assert list(threshold_line.get_ydata()) == [0.3, 0.3]
-    assert ax.get_xlabel() == "time (min)"
-    plt.close(fig)

@@ -14,7 +14,7 @@ import pytest
 import wfdb
 from wfdb.io import download
 
-from ecgutils import records, rhythm
+from ecgutils import records, rhythm, signal
 from ecgutils.errors import (
     ChecksumError,
     DataUnavailableError,
@@ -163,6 +163,38 @@ def test_cinc_af_labelled_record_gives_an_afib_interval(cinc_root):
     assert rec.label == "A"
     assert rec.rhythm == [rhythm.Interval(rhythm.AF, 0.0, rec.n_samples / 300.0)]
     assert rec.af_episodes == rec.rhythm
+
+
+def test_mitdb_clip_limits_are_the_11_bit_adc_rails_not_the_212_format(mitdb_root):
+    # 116.hea: "212 200 11 1024": gain 200 adu/mV, 11-bit ADC, adc_zero 1024 (= baseline), so
+    # codes 0 ... 2047: (0 - 1024) / 200 = -5.12 mV, (2047 - 1024) / 200 = +5.115 mV.
+    # Format 212's 12 bits would give (-2047 - 1024) / 200 = -15.355 mV, a rail never reached.
+    for name in ("100", "116"):
+        rec = records.read("mitdb", name, data_dir=mitdb_root.parent)
+        assert rec.clip_limits_mv == (-5.12, 5.115)
+
+
+def test_record_116_mlii_samples_at_both_adc_rails_are_counted(mitdb_root):
+    rec = records.read("mitdb", "116", data_dir=mitdb_root.parent)
+    low, high = rec.clip_limits_mv
+    assert (rec.signal.min(), rec.signal.max()) == (low, high)
+    assert (int(np.sum(rec.signal == low)), int(np.sum(rec.signal == high))) == (663, 265)
+    window = int(20 * rec.fs)
+    n_windows = rec.n_samples // window
+    quality = signal.window_quality(
+        rec.signal[: n_windows * window].reshape(n_windows, window), rec.clip_limits_mv
+    )
+    clipped_samples = np.round(quality["clipped_fraction"] * window).astype(int)
+    # The lower rail in 1000-1020 s and 1380-1400 s, the upper one in 1400-1420 s.
+    assert np.flatnonzero(clipped_samples).tolist() == [50, 69, 70]
+    assert clipped_samples[[50, 69, 70]].tolist() == [407, 256, 265]
+
+
+def test_header_without_adc_resolution_falls_back_to_the_format_range(record_100_copy):
+    header = record_100_copy / "100.hea"
+    header.write_text(header.read_text().replace("212 200 11 1024", "212 200 0 1024"))
+    # Format 212: codes -2047 ... 2047 (-2048 marks an invalid sample), baseline 1024.
+    assert _read_100(record_100_copy).clip_limits_mv == (-15.355, 5.115)
 
 
 # --- bad input ------------------------------------------------------------------------------

@@ -30,6 +30,19 @@ def test_each_rhythm_runs_to_the_next_rhythm_annotation_or_record_end():
     assert rhythm.episodes(intervals, "AFL") == [Interval("AFL", 30.0, 40.0)]
 
 
+def test_merge_spans_joins_touching_spans_and_gaps_up_to_the_limit():
+    spans = [(0.0, 10.0), (10.0, 20.0), (25.0, 30.0), (40.0, 50.0)]
+    assert rhythm.merge_spans(spans) == [(0.0, 20.0), (25.0, 30.0), (40.0, 50.0)]
+    # A gap of exactly max_gap joins; with strict only a shorter one does.
+    assert rhythm.merge_spans(spans, 5.0) == [(0.0, 30.0), (40.0, 50.0)]
+    assert rhythm.merge_spans(spans, 5.0, strict=True) == [(0.0, 20.0), (25.0, 30.0),
+                                                           (40.0, 50.0)]
+    assert rhythm.merge_spans(spans, 10.0, strict=True) == [(0.0, 30.0), (40.0, 50.0)]
+    # Overlapping spans join, ending at the later end; samples work as well as seconds.
+    assert rhythm.merge_spans([(0, 100), (50, 80), (100, 120)]) == [(0, 120)]
+    assert rhythm.merge_spans([]) == []
+
+
 def test_label_fraction_of_a_window_straddling_af_onset():
     intervals = [Interval("N", 0.0, 15.0), Interval("AFIB", 15.0, 100.0)]
     assert rhythm.label_fraction(intervals, 0.0, 20.0) == pytest.approx(0.25)

@@ -70,7 +70,7 @@ def test_smoke_profile_runs_every_notebook_and_writes_the_summary(reports, mitdb
                             "notebooks", "metrics"}
     assert summary["profile"] == "smoke"
     names = [nb["name"] for nb in summary["notebooks"]]
-    assert names == sorted(p.stem for p in run_all.NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+    assert names == sorted(p.stem for p in run_all.NOTEBOOK_DIR.glob("[0-9][0-9]*_*.ipynb"))
     assert all(nb["status"] == "ok" for nb in summary["notebooks"])
     # The smoke records 201+202 are one patient: 6 records, 5 patients.
     assert summary["metrics"]["mitdb.data.n_records"] == 6
@@ -84,7 +84,7 @@ def test_smoke_profile_runs_every_notebook_and_writes_the_summary(reports, mitdb
 def test_every_notebook_declares_profile_and_data_dir_parameters():
     import papermill
 
-    notebooks = sorted(run_all.NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+    notebooks = sorted(run_all.NOTEBOOK_DIR.glob("[0-9][0-9]*_*.ipynb"))
     assert notebooks
     for notebook in notebooks:
         declared = papermill.inspect_notebook(str(notebook))

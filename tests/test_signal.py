@@ -23,7 +23,8 @@ def test_real_mitdb_record_116_has_clipped_samples_and_100_has_none(mitdb_root):
         rec = records.read("mitdb", name)
         clipped[name] = quality_summary(rec.signal, rec.fs, rec.clip_limits_mv)["clipped_fraction"]
     assert clipped["100"] == 0.0
-    assert clipped["116"] == pytest.approx(0.000408, abs=2e-6)
+    # 663 samples at the lower rail (-5.12 mV) and 265 at the upper one (+5.115 mV).
+    assert clipped["116"] == (663 + 265) / 650_000
 
 
 def test_bandpass_removes_baseline_wander_and_keeps_a_10_hz_component():

@@ -92,3 +92,33 @@ def test_augmentation_is_seeded_changes_each_batch_and_is_off_at_inference():
     assert np.array_equal(np.asarray(a1), np.asarray(second(x, training=True)))
     assert not np.allclose(np.asarray(a1), np.asarray(a2))
     assert np.array_equal(np.asarray(first(x, training=False)), x)
+
+
+def _window_set(n_groups: int, per_group: int) -> train.WindowSet:
+    groups = np.repeat([f"r{g}" for g in range(n_groups)], per_group)
+    n = groups.size
+    return train.WindowSet(np.zeros((n, 8), "float32"), np.zeros((n, 2), "float32"),
+                           np.arange(n) % 4, groups)
+
+
+def test_crops_take_one_window_of_every_record_each_epoch_and_change_between_epochs():
+    windows = _window_set(n_groups=10, per_group=5)
+    feed = train._WindowFeed(windows, windows.classes, None, batch_size=4, crops=True, seed=3)
+    first = np.sort(feed.order)
+    assert feed.n_per_epoch == 10 and len(feed) == 3
+    assert sorted(windows.groups[first]) == sorted(set(windows.groups))
+    feed.on_epoch_end()
+    assert not np.array_equal(first, np.sort(feed.order))
+    again = train._WindowFeed(windows, windows.classes, None, batch_size=4, crops=True, seed=3)
+    assert np.array_equal(first, np.sort(again.order))  # seeded
+
+
+def test_balanced_weights_make_every_class_weigh_the_same():
+    targets = np.array([0, 0, 0, 1, 2, 2])
+    weights = train._balanced_weights(targets)
+    assert [weights[targets == c].sum() for c in (0, 1, 2)] == pytest.approx([2.0, 2.0, 2.0])
+
+
+def test_a_window_set_refuses_parts_of_different_lengths():
+    with pytest.raises(ValueError, match="differ in length"):
+        train.WindowSet(np.zeros((3, 8)), np.zeros((2, 2)), np.zeros(3), np.zeros(3))

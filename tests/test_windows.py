@@ -84,3 +84,48 @@ def test_short_record_policies():
 def test_label_policy_rejects_a_threshold_outside_0_1():
     with pytest.raises(ValueError, match="af_threshold"):
         windows.LabelPolicy(af_threshold=0.0)
+
+
+def test_wrap_to_repeats_a_short_signal_end_to_end():
+    out = windows.wrap_to(np.array([[1.0, 2.0, 3.0]]), 8)
+    assert out.tolist() == [[1, 2, 3, 1, 2, 3, 1, 2]]
+    assert windows.wrap_to(np.arange(10.0), 4).tolist() == [0, 1, 2, 3]
+
+
+def _flat_tail(window: np.ndarray) -> int:
+    changes = np.flatnonzero(np.abs(np.diff(window)) > 1e-6)
+    return len(window) - 1 - (changes[-1] + 1 if changes.size else 0)
+
+
+def test_padding_length_predicts_the_cinc_label_with_zeros_but_not_when_wrapped(cinc_root):
+    from sklearn.metrics import roc_auc_score
+
+    from ecgutils import datasets, records, signal
+
+    tails = {"pad": [], "wrap": []}
+    is_af = []
+    for name in datasets.record_names("cinc2017")[:1500]:
+        rec = records.read("cinc2017", name)
+        lead = signal.normalise(signal.resample(rec.signal, rec.fs, 125.0)[None, :], "zscore")
+        for policy, extend in (("pad", windows.pad_to), ("wrap", windows.wrap_to)):
+            tails[policy].append(_flat_tail(extend(lead, 2500)[0]))
+        is_af.append(rec.label == "A")
+    is_af = np.array(is_af)
+    padded = np.array(tails["pad"]) > 0
+    # Zero padding leaks: short records are AF more often, and the flat tail shows how short.
+    assert is_af[padded].mean() > 1.2 * is_af[~padded].mean()  # 14 % vs 10 %
+    assert roc_auc_score(is_af, tails["pad"]) > 0.51
+    # Wrapping leaves no flat tail at all, so its length cannot carry the label.
+    assert max(tails["wrap"]) == 0
+    assert roc_auc_score(is_af, tails["wrap"]) == 0.5
+
+
+def test_rhythm_classes_of_long_record_windows():
+    from ecgutils.rhythm import Interval
+
+    intervals = [Interval("N", 0, 30), Interval("AFIB", 30, 60), Interval("B", 60, 100)]
+    starts = np.array([0.0, 20.0, 40.0, 60.0])
+    labels = windows.label_windows(intervals, starts, 20.0, 100.0)["label"].to_numpy()
+    classes = windows.rhythm_classes(intervals, starts, 20.0, 100.0, labels)
+    # 0–20 sinus; 20–40 half AF (AF by the 50 % rule); 40–60 AF; 60–80 bigeminy → other.
+    assert classes.tolist() == ["N", "A", "A", "O"]

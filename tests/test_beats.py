@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+
+from ecgutils import beats, records
+
+
+def _column(values: np.ndarray, name: str) -> np.ndarray:
+    return values[:, beats.FEATURES.index(name)]
+
+
+def test_neurokit_beats_match_mitdb_reference_beats_on_record_100(mitdb_root):
+    rec = records.read("mitdb", "100")
+    found = beats.detect(rec.signal, rec.fs)
+    scores = beats.beat_accuracy(rec.beat_samples, found, rec.fs)
+    # Record 100 is clean sinus rhythm: every one of its 2273 beats should be found.
+    assert scores["n_reference"] == 2273
+    assert scores["se"] > 0.995 and scores["ppv"] > 0.995
+
+
+def test_beats_of_a_stretch_too_short_to_hold_two_seconds_are_empty():
+    assert beats.detect(np.zeros(100), 250.0).size == 0
+
+
+def test_a_regular_rhythm_has_no_irregularity():
+    beat_s = np.arange(0, 60, 0.8)
+    values = beats.window_features(beat_s, np.array([0.0, 20.0]), 20.0)
+    assert values.shape == (2, len(beats.FEATURES))
+    assert _column(values, "mean_rr_s") == pytest.approx([0.8, 0.8])
+    for name in ("cv_rr", "rmssd_rel", "mad_rel", "pnn50", "cv_rr_median3", "lag2_rel",
+                 "lag3_rel"):
+        assert _column(values, name) == pytest.approx([0.0, 0.0], abs=1e-6), name
+    assert _column(values, "rr_valid").tolist() == [1.0, 1.0]
+    # 25 beats in [0, 20): 0, 0.8, ..., 19.2.
+    assert _column(values, "beats_per_s")[0] == pytest.approx(25 / 20)
+
+
+def test_bigeminy_is_irregular_beat_to_beat_but_regular_at_lag_two():
+    rr = np.tile([0.5, 1.1], 20)  # short-long pairs: regularly irregular
+    beat_s = np.concatenate([[0.0], np.cumsum(rr)])
+    values = beats.window_features(beat_s, np.array([0.0]), 30.0)
+    assert _column(values, "cv_rr")[0] > 0.3
+    assert _column(values, "rmssd_rel")[0] > 0.5
+    assert _column(values, "lag2_rel")[0] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_an_isolated_premature_beat_is_removed_by_the_median_filter():
+    rr = np.full(20, 0.8)
+    rr[10], rr[11] = 0.5, 1.1  # one premature beat and its compensatory pause
+    beat_s = np.concatenate([[0.0], np.cumsum(rr)])
+    values = beats.window_features(beat_s, np.array([0.0]), 20.0)
+    assert _column(values, "cv_rr")[0] > 0.1
+    assert _column(values, "cv_rr_median3")[0] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_a_window_with_too_few_beats_has_only_its_beat_rate():
+    values = beats.window_features(np.array([1.0, 2.0, 3.0]), np.array([0.0]), 20.0)
+    assert _column(values, "rr_valid")[0] == 0.0
+    assert _column(values, "beats_per_s")[0] == pytest.approx(3 / 20)
+    others = [i for i, n in enumerate(beats.FEATURES) if n != "beats_per_s"]
+    assert np.all(values[0, others] == 0)
+
+
+def test_rr_intervals_outside_physiological_range_are_left_out():
+    beat_s = np.concatenate([np.arange(0, 10, 1.0), [10.05], np.arange(11, 20, 1.0)])
+    values = beats.window_features(beat_s, np.array([0.0]), 20.0)
+    # The 0.05-s and 0.95-s intervals around the spurious beat: 0.05 s is dropped.
+    assert _column(values, "mean_rr_s")[0] == pytest.approx(np.mean(
+        [r for r in np.diff(beat_s) if 0.2 <= r <= 3.0]))
+
+
+def test_beat_accuracy_refuses_an_empty_beat_list():
+    with pytest.raises(ValueError, match="needs reference and detected"):
+        beats.beat_accuracy(np.array([1, 2]), np.array([], dtype=int), 250.0)
