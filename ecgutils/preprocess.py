@@ -176,9 +176,9 @@ def build(params: PreprocessParams, data_dir: PathLike = None) -> cache.Entry:
         (n_windows, n_freqs, n_times) float32 log-magnitude spectrograms; ``arrays['R']``
         (n_windows, len(beats.FEATURES)) float32 RR features; ``tables['manifest']`` one row
         per window (:data:`MANIFEST_COLUMNS`; ``ambiguous`` marks non-AF windows that hold
-        some AF or flutter); ``tables['beats']`` detected beat times (``record, time_s``);
-        ``tables['drops']`` one row per dropped window or record with the reason; ``meta``
-        counts, shapes and build time.
+        some AF or flutter); ``tables['drops']`` one row per dropped window or record with
+        the reason; ``meta`` counts, shapes and build time. Beats come from
+        :func:`beat_times` (cached apart).
     """
     names = _record_list(params, data_dir)
     key_params = dataclasses.asdict(params)
@@ -189,6 +189,30 @@ def build(params: PreprocessParams, data_dir: PathLike = None) -> cache.Entry:
         params.dataset, key_params, lambda: _build_arrays(params, names, data_dir),
         code_version=cache.code_version(*_BUILDERS, sys.modules[__name__]),
     )
+
+
+def beat_times(params: PreprocessParams, data_dir: PathLike = None) -> dict[str, np.ndarray]:
+    """Detected beat times (s) of every selected record (:func:`ecgutils.beats.detect` on the
+    raw lead), cached apart from the windows: every window entry of the same records (another
+    rate, step or window) reuses one detection.
+
+    Returns
+    -------
+    dict
+        Record name → sorted beat times in seconds (empty for an unreadable lead).
+    """
+    names = _record_list(params, data_dir)
+    key = {"dataset": params.dataset, "lead": params.lead,
+           "cinc_label_set": params.cinc_label_set,
+           "record_list_sha256": hashlib.sha256("\n".join(names).encode()).hexdigest()}
+    entry = cache.load_or_build(
+        f"{params.dataset}-beats", key, lambda: _detect_beats(params, names, data_dir),
+        code_version=cache.code_version(beats, records))
+    counts = entry.tables["records"]["n_beats"].to_numpy()
+    ends = np.cumsum(counts)
+    times = np.asarray(entry.arrays["time_s"])
+    return {str(name): times[end - count:end] for name, count, end in
+            zip(entry.tables["records"]["record"], counts, ends, strict=True)}
 
 
 def drop_summary(entry: cache.Entry) -> pd.DataFrame:
@@ -276,8 +300,8 @@ def _build_arrays(params: PreprocessParams, names: list[str], data_dir: PathLike
     step = None if params.step_s is None else int(round(params.step_s * params.fs))
     kept_windows: list[np.ndarray] = []
     kept_features: list[np.ndarray] = []
-    beat_tables: list[pd.DataFrame] = []
     manifests: list[pd.DataFrame] = []
+    beat_map = beat_times(params, data_dir)
     drops: list[dict[str, Any]] = []
     for name in progress(names, f"preprocess {params.dataset}"):
         try:
@@ -312,8 +336,7 @@ def _build_arrays(params: PreprocessParams, names: list[str], data_dir: PathLike
         quality = signal.window_quality(raw, rec.clip_limits_mv, int(round(2.0 * rec.fs)))
         labels = windows.label_windows(rec.rhythm, starts_s, params.window_s, rec.duration_s,
                                        params.label_policy())
-        beat_s = beats.detect(rec.signal, rec.fs) / rec.fs
-        features = beats.window_features(beat_s, starts_s, params.window_s)
+        features = beats.window_features(beat_map[name], starts_s, params.window_s)
         if rec.label is not None:
             classes = np.full(starts_s.size, rec.label, dtype=object)
         else:
@@ -341,7 +364,6 @@ def _build_arrays(params: PreprocessParams, names: list[str], data_dir: PathLike
         keep = reasons == ""
         kept_windows.append(cut[keep])
         kept_features.append(features[keep])
-        beat_tables.append(pd.DataFrame({"record": name, "time_s": beat_s}))
         manifests.append(manifest[keep])
     if not manifests:
         raise SignalQualityError(f"no usable window in {len(names)} {params.dataset} record(s)")
@@ -362,6 +384,21 @@ def _build_arrays(params: PreprocessParams, names: list[str], data_dir: PathLike
         "stft_times_s": times.tolist(),
         "build_s": round(time.perf_counter() - began, 2),
     }
-    beat_table = pd.concat(beat_tables, ignore_index=True)
-    return ({"X": X, "S": spectra, "R": R},
-            {"manifest": manifest, "drops": drop_table, "beats": beat_table}, meta)
+    return {"X": X, "S": spectra, "R": R}, {"manifest": manifest, "drops": drop_table}, meta
+
+
+def _detect_beats(params: PreprocessParams, names: list[str], data_dir: PathLike):
+    began = time.perf_counter()
+    found, counts = [], []
+    for name in progress(names, f"beats {params.dataset}"):
+        try:
+            rec = records.read(params.dataset, name, data_dir, params.lead,
+                               params.cinc_label_set)
+            times = beats.detect(rec.signal, rec.fs) / rec.fs
+        except SignalQualityError:  # the window build drops and counts this record
+            times = np.zeros(0)
+        found.append(times)
+        counts.append(times.size)
+    table = pd.DataFrame({"record": names, "n_beats": counts})
+    meta = {"n_beats": int(sum(counts)), "build_s": round(time.perf_counter() - began, 2)}
+    return {"time_s": np.concatenate(found).astype(np.float64)}, {"records": table}, meta
