@@ -5,8 +5,8 @@
   final model fitted on all records (validation records carved out for early stopping).
 * :func:`mitdb_study` — mitdb, AF vs not AF (AFL windows left out), StratifiedGroupKFold by
   patient (201 and 202 are one patient). With ``cinc_weights`` each fold's model starts from
-  the final CinC model and is fitted on all CinC windows plus the fold's mitdb training
-  patients; without, on the mitdb training patients alone (the contrast).
+  the final CinC model and is fitted on CinC windows (all, or a fixed sample) plus the fold's
+  mitdb training patients; without, on the mitdb training patients alone (the contrast).
 
 Every fold asserts that its train, validation and test patients are disjoint
 (:func:`ecgutils.splits.assert_disjoint`); out-of-fold predictions are written to
@@ -117,6 +117,7 @@ def mitdb_study(
     save_dir: str | Path | None = None,
     scheme: str = "grouped",
     split: str | None = None,
+    cinc_sample: int | None = None,
 ) -> Study:
     """Patient-grouped k-fold CV on mitdb, with or without CinC 2017 in every training set.
 
@@ -124,13 +125,17 @@ def mitdb_study(
     ----------
     cinc_entry, cinc_model_path
         Both or neither. With them, every fold starts from the weights of the final CinC
-        model and trains on all CinC windows plus the fold's mitdb training patients
+        model and trains on CinC windows (see cinc_sample) plus the fold's mitdb training patients
         (split ``grouped``); without, a fresh model sees mitdb only (``grouped_mitdb_only``).
     scheme : {"grouped", "random"}
         Patient-grouped folds, or shuffled windows (the leakage study's leaky split).
     split : str, optional
         Name of the split in keys and file names; defaults as above (``random`` for the random
         scheme, with ``_mitdb_only`` appended without CinC).
+    cinc_sample : int, optional
+        Add only this many CinC windows (a fixed sample drawn with ``cfg.seed``, the same in
+        every fold) instead of all of them: the model already starts from the CinC weights,
+        and refitting every CinC window in every fold was most of the fine-tuning's cost.
     """
     if (cinc_entry is None) != (cinc_model_path is None):
         raise ValueError("give both cinc_entry and cinc_model_path, or neither")
@@ -146,7 +151,12 @@ def mitdb_study(
     weights = None
     if cinc_entry is not None:
         cinc_manifest, cinc_y, _ = labelled(cinc_entry)
-        extra = (model_inputs(cinc_entry, kind)[cinc_manifest.index.to_numpy()], cinc_y)
+        rows = cinc_manifest.index.to_numpy()
+        if cinc_sample is not None and cinc_sample < rows.size:
+            chosen = np.sort(np.random.default_rng(cfg.seed).choice(rows.size, cinc_sample,
+                                                                     replace=False))
+            rows, cinc_y = rows[chosen], cinc_y[chosen]
+        extra = (model_inputs(cinc_entry, kind)[rows], cinc_y)
         weights = keras.models.load_model(cinc_model_path, compile=False).get_weights()
     name = f"mitdb_{kind}_{split}"
     cv = train.cross_validate(X, y, groups, folds, build, cfg, extra_train=extra,

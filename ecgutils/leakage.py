@@ -55,12 +55,14 @@ def leaky_study(
     n_splits: int = 5,
     cinc_entry: cache.Entry | None = None,
     cinc_model_path: str | Path | None = None,
+    cinc_sample: int | None = None,
 ) -> experiments.Study:
     """Cross-validation over shuffled windows with the study's own recipe for ``dataset``.
 
     CinC 2017: as notebook 03/04's record-grouped study, on random folds. mitdb: every fold
-    starts from the final CinC model and trains on all CinC windows plus the fold's mitdb
-    training windows (give ``cinc_entry`` and ``cinc_model_path``), as the grouped study does.
+    starts from the final CinC model and trains on CinC windows (all or a sample) plus the
+    fold's mitdb training windows (give ``cinc_entry`` and ``cinc_model_path``; ``cinc_sample``
+    as in :func:`ecgutils.experiments.mitdb_study`), as the grouped study does.
     """
     if split not in LEAKY:
         raise UnknownNameError(f"unknown leaky split {split!r}; choose one of {', '.join(LEAKY)}")
@@ -70,7 +72,7 @@ def leaky_study(
     return experiments.mitdb_study(kind, entry, cfg, n_splits=n_splits, cinc_entry=cinc_entry,
                                    cinc_model_path=None if cinc_model_path is None
                                    else str(cinc_model_path),
-                                   scheme="random", split=split)
+                                   scheme="random", split=split, cinc_sample=cinc_sample)
 
 
 def cinc_final_model(kind: str) -> Path:
