@@ -10,7 +10,9 @@ the mean over its windows, or its one centred window). The development records a
 reported test fold of 03b, so what this table chooses does not look at reported numbers.
 
 Each row changes one thing against the row named in ``base``; ``gap`` is its F1 and AUROC
-minus the base row's, with a paired bootstrap CI over development records. The last rows repeat
+minus the base row's, with a paired bootstrap CI over development records. ``stacked`` combines
+the waveform-only and rhythm-only models by a logistic regression fitted on the validation
+records, against the one two-input model (``detector``). The last rows repeat
 the chosen detector with two more seeds: their spread is the training noise that the bootstrap
 (which holds the trained model fixed) cannot see, and their average is a 3-model ensemble.
 Writes reports/benchmarks-levers.md and .json. This machine is noisy (up to 2x between runs):
@@ -67,6 +69,10 @@ CONFIGS: dict[str, tuple] = {
     "detector_seed_3": ("125", "detector", False, {}, {}, 2),
 }
 ENSEMBLE = ("detector", "detector_seed_2", "detector_seed_3")
+# Stacking instead of one two-input model: a logistic regression on the logits of the
+# waveform-only and the rhythm-only models' record probabilities, fitted on the validation
+# records (which neither model trained on), scored on the development records.
+STACKED = ("detector_no_rr", "rr_only")
 
 
 def run_config(name: str, entries: dict) -> dict:
@@ -101,10 +107,16 @@ def main() -> None:
         earlier = json.loads(previous.read_text())
         if earlier.get("max_records") == args.max_records:
             stored = pd.read_csv(scores_path, dtype={"group": str})
+            if "part" not in stored:
+                stored["part"] = "development"
             for row in earlier["rows"]:
-                part = stored[stored["config"] == row["config"]]
-                if len(part):
-                    results[row["config"]] = {**row, "scores": part.drop(columns="config")}
+                mine = stored[stored["config"] == row["config"]]
+                if len(mine):
+                    results[row["config"]] = {**row, **{
+                        key: mine[mine["part"] == part].drop(columns=["config", "part"])
+                        .reset_index(drop=True)
+                        for key, part in (("scores", "development"),
+                                          ("validation_scores", "validation"))}}
     for name in args.only or CONFIGS:
         fitted = run_config(name, entries)
         results[name] = {"config": name, "threshold": fitted["threshold"],
@@ -112,7 +124,8 @@ def main() -> None:
                          "train_windows_per_s": fitted["train_windows_per_s"],
                          "wall_s": fitted["wall_s"], "params": fitted["params"],
                          "run": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
-                         "scores": fitted["scores"]}
+                         "scores": fitted["scores"],
+                         "validation_scores": fitted["validation_scores"]}
         print(name, metrics.binary_metrics(fitted["scores"]["y"], fitted["scores"]["prob"],
                                            fitted["threshold"])["f1"], flush=True)
         _write(results, args, scores_path)
@@ -122,9 +135,15 @@ def table(results: dict[str, dict], n_boot: int = 1000) -> pd.DataFrame:
     """One row per configuration: F1/Se/+P at its validation threshold and AUROC on the
     development records, and its gap to the base row with a paired bootstrap CI."""
     rows = []
-    for name in [n for n in CONFIGS if n in results] + (
-            ["ensemble_3_seeds"] if all(n in results for n in ENSEMBLE) else []):
-        if name == "ensemble_3_seeds":
+    extra = ["ensemble_3_seeds"] if all(n in results for n in ENSEMBLE) else []
+    if all(n in results and len(results[n].get("validation_scores", ())) for n in STACKED):
+        extra.append("stacked")
+    for name in [n for n in CONFIGS if n in results] + extra:
+        if name == "stacked":
+            scores, threshold = _stacked(results)
+            base, info = "detector", {"epochs": None, "wall_s": sum(
+                results[n]["wall_s"] for n in STACKED)}
+        elif name == "ensemble_3_seeds":
             parts = [results[n] for n in ENSEMBLE]
             scores = parts[0]["scores"].copy()
             scores["prob"] = np.mean([p["scores"]["prob"].to_numpy() for p in parts], axis=0)
@@ -152,6 +171,27 @@ def table(results: dict[str, dict], n_boot: int = 1000) -> pd.DataFrame:
                                             if "train_windows_per_s" in info else None)})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _stacked(results: dict[str, dict]) -> tuple[pd.DataFrame, float]:
+    from scipy.special import logit
+    from sklearn.linear_model import LogisticRegression
+
+    def features(key: str) -> tuple[np.ndarray, pd.DataFrame]:
+        tables = [results[n][key].sort_values("group").reset_index(drop=True) for n in STACKED]
+        if not all(t["group"].equals(tables[0]["group"]) for t in tables):
+            raise ValueError("stacked models scored different records")
+        probs = np.column_stack([np.clip(t["prob"], 1e-6, 1 - 1e-6) for t in tables])
+        return logit(probs), tables[0]
+
+    X_val, val = features("validation_scores")
+    X_dev, dev = features("scores")
+    stacker = LogisticRegression().fit(X_val, val["y"])
+    val_prob = stacker.predict_proba(X_val)[:, 1]
+    threshold = metrics.best_threshold(val["y"].to_numpy(), val_prob)
+    scores = dev[["group", "y"]].copy()
+    scores["prob"] = stacker.predict_proba(X_dev)[:, 1]
+    return scores, threshold
 
 
 def seed_spread(results: dict[str, dict]) -> dict[str, float] | None:
@@ -184,10 +224,13 @@ def _write(results: dict[str, dict], args: argparse.Namespace, scores_path: Path
     atomic_write_text(out / "benchmarks-levers.md", text)
     atomic_write_json(out / "benchmarks-levers.json", {
         "max_records": args.max_records, "seed_spread": spread,
-        "rows": [{k: v for k, v in r.items() if k not in ("scores", "model")}
+        "rows": [{k: v for k, v in r.items() if k not in ("scores", "validation_scores", "model")}
                  for r in results.values()],
         "table": shown.to_dict(orient="records")})
-    stored = pd.concat([r["scores"].assign(config=name) for name, r in results.items()])
+    stored = pd.concat([r[key].assign(config=name, part=part) for name, r in results.items()
+                        for key, part in (("scores", "development"),
+                                          ("validation_scores", "validation"))
+                        if key in r])
     atomic_write_text(scores_path, stored.to_csv(index=False))
 
 

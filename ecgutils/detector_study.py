@@ -344,7 +344,8 @@ def development_fit(
     Returns
     -------
     dict
-        ``scores`` (record-level table ``group, y, prob``), ``threshold``, ``epochs``,
+        ``scores`` (record-level table ``group, y, prob`` of the development records),
+        ``validation_scores`` (the same of the validation records), ``threshold``, ``epochs``,
         ``fit_s``, ``train_windows_per_s``, ``params``.
     """
     manifest = entry.tables["manifest"]
@@ -366,7 +367,10 @@ def development_fit(
     prob = train.predict_af(result.model, windows.take(part["development"]))
     scores = metrics.record_level(windows.af[part["development"]], prob,
                                   records[part["development"]])
-    return {"scores": scores, "threshold": result.threshold, "epochs": result.epochs_run,
+    validation = metrics.record_level(windows.af[part["validation"]], result.validation_prob,
+                                      records[part["validation"]])
+    return {"scores": scores, "validation_scores": validation,
+            "threshold": result.threshold, "epochs": result.epochs_run,
             "best_epoch": result.best_epoch, "fit_s": result.fit_s,
             "train_windows_per_s": result.train_windows_per_s,
             "params": int(result.model.count_params()), "model": result.model}
