@@ -51,7 +51,7 @@ def test_rerun_reuses_the_cache_and_a_changed_parameter_rebuilds(mitdb_entry):
     assert other.path != mitdb_entry.path and not other.reused
 
 
-def test_cinc_short_records_are_padded_and_keep_their_class(cinc_root):
+def test_cinc_short_records_are_wrapped_and_keep_their_class(cinc_root):
     params = preprocess.default_params("cinc2017", max_records=60)
     entry = preprocess.build(params)
     manifest = entry.tables["manifest"]
@@ -59,10 +59,17 @@ def test_cinc_short_records_are_padded_and_keep_their_class(cinc_root):
     assert set(manifest["cinc_class"]) <= {"N", "A", "O", "~"}
     assert (manifest["y"] == (manifest["cinc_class"] == "A")).all()
     padded = manifest[manifest["padded_s"] > 0]
+    assert len(padded) > 0
     for row in padded.itertuples():
-        index = row.Index
+        # The record is repeated end to end: the window continues with its own beginning.
+        length = int(round((20.0 - row.padded_s) * 250))
+        window = np.asarray(entry.arrays["X"][row.Index])
+        assert np.array_equal(window[length:2 * length], window[:length][:5000 - length])
+    zero_padded = preprocess.build(preprocess.default_params("cinc2017", max_records=60,
+                                                             short_policy="pad"))
+    for row in padded.itertuples():
         tail = int(round((20.0 - row.padded_s) * 250))
-        assert np.all(entry.arrays["X"][index, tail + 1:] == 0)
+        assert np.all(zero_padded.arrays["X"][row.Index, tail + 1:] == 0)
 
 
 def test_dropping_short_cinc_records_is_counted_with_the_reason(cinc_root):
