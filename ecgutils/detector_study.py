@@ -445,3 +445,15 @@ def repeat_seeds(
         out[seed] = metrics.binary_metrics(s["y"].to_numpy(), s["prob"].to_numpy(),
                                            s["threshold"].to_numpy())["f1"]
     return out
+
+
+def lever_seed_spread(path: str | Path) -> dict[str, float] | None:
+    """The seed spread of the detector on the development records, as ``benchmarks/levers.py``
+    wrote it (``f1_seed_mean, f1_seed_sd, n_seeds``); None when the file or the rows are
+    missing."""
+    import json
+
+    path = Path(path)
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text()).get("seed_spread")
