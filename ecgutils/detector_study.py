@@ -97,6 +97,8 @@ def cinc_study(
     dev_fraction: float = 0.2,
     save_dir: str | Path | None = None,
     name: str = "cinc2017_detector",
+    centre_only: bool = False,
+    dev_seed: int = config.DEFAULT_SEED,
 ) -> DetectorStudy:
     """Record-grouped k-fold CV of the detector on CinC 2017, scored per record.
 
@@ -114,14 +116,22 @@ def cinc_study(
         Share of records kept for development (never tested; they join every training part).
     save_dir : path, optional
         Fold models are saved as ``<save_dir>/<name>_fold<k>.keras``.
+    centre_only : bool
+        Train and score one window per record (:func:`centre_rows`) instead of every window;
+        give a ``dcfg`` without crops and aggregation with it.
+    dev_seed : int
+        Seed of the development split — fixed whatever ``cfg.seed`` is, so that a repeat with
+        another training seed never tests a development record.
     """
     dcfg = dcfg or train.DetectorConfig()
     windows = window_set(entry)
     manifest = entry.tables["manifest"]
     records = manifest["record"].astype(str).to_numpy()
-    development, _ = development_split(entry, dev_fraction, cfg.seed)
-    is_dev = np.isin(records, development)
-    rest = np.flatnonzero(~is_dev)
+    development, _ = development_split(entry, dev_fraction, dev_seed)
+    usable = np.zeros(len(records), dtype=bool)
+    usable[centre_rows(entry) if centre_only else np.arange(len(records))] = True
+    is_dev = np.isin(records, development) & usable
+    rest = np.flatnonzero(~np.isin(records, development) & usable)
     folds = splits.grouped_folds(windows.af[rest], records[rest], n_splits=n_splits,
                                  seed=cfg.seed)
     build = _builder(windows, dcfg, hyper)
@@ -161,6 +171,7 @@ def mitdb_study(
     cinc_sample: int = 3000,
     save_dir: str | Path | None = None,
     name: str = "mitdb_detector_grouped",
+    n_classes: int = 4,
 ) -> DetectorStudy:
     """Patient-grouped k-fold CV of the detector on mitdb, fine-tuned from the CinC fold models.
 
@@ -175,6 +186,8 @@ def mitdb_study(
         CinC fold models; fold *k* starts from model *k mod len*.
     cfg : train.TrainConfig
         Fine-tuning settings (few epochs, a low learning rate).
+    n_classes : int
+        The CinC models' output (4 or 1); the fine-tuned models keep it.
     """
     manifest = entry.tables["manifest"]
     windows = window_set(entry)
@@ -188,7 +201,7 @@ def mitdb_study(
     folds = splits.grouped_folds(windows.af[scored_rows], patients[scored_rows],
                                  n_splits=n_splits, seed=cfg.seed)
     cinc_train, cinc_val = _cinc_samples(cinc_entry, cinc_sample, cfg.seed)
-    dcfg = train.DetectorConfig(crops=False, n_classes=4, aggregate=False)
+    dcfg = train.DetectorConfig(crops=False, n_classes=n_classes, aggregate=False)
     build = _builder(windows, dcfg, hyper)
     rows, fold_rows, paths, along_rows = [], [], [], []
     for fold in progress(folds, f"{name} folds"):
