@@ -154,7 +154,23 @@ def execute(job: Job, output: Path) -> bool:
     job.wall_s = time.perf_counter() - start
     job.metrics = reporting.load_metrics(job.name)
     job.tables = reporting.load_tables(job.name)
+    _write_run_record(job)
     return job.status == "ok"
+
+
+def run_record_path(name: str) -> Path:
+    """``reports/metrics/<notebook>.run.json``: how the notebook's latest run ended."""
+    from ecgutils import reporting
+
+    return reporting.metrics_path(name).with_suffix(".run.json")
+
+
+def _write_run_record(job: Job) -> None:
+    from ecgutils.fileio import atomic_write_json
+
+    atomic_write_json(run_record_path(job.name), {
+        "name": job.name, "profile": job.parameters.get("profile"), "status": job.status,
+        "wall_s": job.wall_s, "commit": job.commit})
 
 
 def keep_checked_outputs(executed: Path, source: Path) -> None:
@@ -178,27 +194,38 @@ def keep_checked_outputs(executed: Path, source: Path) -> None:
 
 
 def earlier_jobs(profile: str, jobs: list[Job]) -> list[Job]:
-    """The notebooks not run now whose results the previous summary (same profile) holds, with
-    their metrics files, marked as coming from that earlier run."""
+    """The notebooks not run now whose earlier results (same profile) are at hand, with their
+    metrics files, marked as coming from that earlier run.
+
+    A notebook's own run record (``reports/metrics/<name>.run.json``, written when it ends) is
+    preferred; without one, the previous summary's entry is used. So notebooks run by separate
+    ``run_all.py --only`` invocations (e.g. side by side) merge into one summary.
+    """
     import json
 
     from ecgutils import config, reporting
 
     path = config.reports_dir() / "summary.json"
-    if not path.is_file():
-        return []
-    previous = json.loads(path.read_text())
-    if previous.get("profile") != profile:
-        return []
+    previous = json.loads(path.read_text()) if path.is_file() else {}
+    entries = {}
+    if previous.get("profile") == profile:
+        for entry in previous.get("notebooks", []):
+            entry = dict(entry)
+            entry.setdefault("commit", previous.get("git_commit", "?"))
+            entries[entry["name"]] = entry
+    for record_path in sorted((config.reports_dir() / "metrics").glob("*.run.json")):
+        record = json.loads(record_path.read_text())
+        if record.get("profile") == profile:
+            entries[record["name"]] = record
     running = {job.name for job in jobs}
     carried = []
-    for entry in previous.get("notebooks", []):
+    for entry in entries.values():
         name = entry["name"]
         notebook = NOTEBOOK_DIR / f"{name}.ipynb"
         if name in running or entry.get("status", "").split(" ")[0] != "ok" \
                 or not notebook.is_file():
             continue
-        commit = entry.get("commit", previous.get("git_commit", "?"))
+        commit = entry.get("commit", "?")
         carried.append(Job(notebook, {}, status=f"ok (earlier run, commit {commit})",
                            wall_s=entry.get("wall_s", 0.0), metrics=reporting.load_metrics(name),
                            tables=reporting.load_tables(name), commit=commit))

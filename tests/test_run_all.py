@@ -136,3 +136,30 @@ def test_keep_earlier_carries_other_notebooks_of_the_same_profile(reports, tmp_p
     assert carried[0].status == "ok (earlier run, commit old1234)"
     assert carried[0].metrics == {"mitdb.data.n_records": 48}
     assert run_all.earlier_jobs("default", jobs) == []  # another profile's run is not mixed in
+
+
+def test_keep_earlier_merges_notebooks_run_by_separate_invocations(reports, tmp_path,
+                                                                   monkeypatch):
+    from ecgutils import reporting
+
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    for name in ("01_a", "02_b", "03_c"):
+        _write_notebook(notebooks / f"{name}.ipynb", ["x = 1"])
+    monkeypatch.setattr(run_all, "NOTEBOOK_DIR", notebooks)
+    reporting.export_metrics("02_b", {"mitdb.data.n_windows": 10})
+    reports.mkdir(exist_ok=True)
+    # The last summary was written by a run of 01_a alone; 02_b ran in another invocation and
+    # left only its run record.
+    (reports / "summary.json").write_text(json.dumps({
+        "profile": "smoke", "git_commit": "old1234",
+        "notebooks": [{"name": "01_a", "status": "ok", "wall_s": 3.0}]}))
+    run_all.run_record_path("02_b").write_text(json.dumps(
+        {"name": "02_b", "profile": "smoke", "status": "ok", "wall_s": 7.5, "commit": "new5678"}))
+    carried = run_all.earlier_jobs("smoke", run_all.plan("smoke", "03", None, None))
+    assert sorted(job.name for job in carried) == ["01_a", "02_b"]
+    second = next(job for job in carried if job.name == "02_b")
+    assert second.status == "ok (earlier run, commit new5678)" and second.wall_s == 7.5
+    assert second.metrics == {"mitdb.data.n_windows": 10}
+    # A record of another profile is not mixed in.
+    assert run_all.earlier_jobs("default", run_all.plan("smoke", "03", None, None)) == []
