@@ -255,6 +255,11 @@ def write_summary(profile: str, jobs: list[Job]) -> Path:
         "metrics": dict(sorted(metrics.items())),
     }
     tables = {title: text for job in jobs for title, text in job.tables.items()}
+    levers = config.reports_dir() / "benchmarks-levers.md"
+    if any(job.name.startswith("03b") for job in jobs) and levers.is_file():
+        # The table the detector's choices were made on (benchmarks/levers.py, committed).
+        body = levers.read_text().split("\n", 1)[1].strip()
+        tables[LEVERS_TITLE] = body
     path = config.reports_dir() / "summary.json"
     atomic_write_json(path, summary)
     atomic_write_text(path.with_suffix(".md"), _markdown(summary, tables))
@@ -286,6 +291,8 @@ def _markdown(summary: dict[str, Any], tables: dict[str, str] | None = None) -> 
 
 
 HEADLINE = ("accuracy", "se", "sp", "ppv", "f1", "auroc")
+LEVERS_TITLE = ("Detector levers on CinC 2017 development records (benchmarks/levers.py): "
+                "how notebook 03b's choices were made")
 
 
 def _headline_table(metrics: dict[str, Any]) -> list[str]:

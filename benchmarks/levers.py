@@ -166,9 +166,10 @@ def table(results: dict[str, dict], n_boot: int = 1000) -> pd.DataFrame:
             for metric in ("f1", "auroc"):
                 value, low, high = gap[metric]
                 row[f"{metric}_gap"] = f"{value:+.3f} [{low:+.3f}, {high:+.3f}]"
-        row.update({"epochs": info.get("epochs"), "wall_s": round(info["wall_s"]),
-                    "train_windows_per_s": (round(info["train_windows_per_s"])
-                                            if "train_windows_per_s" in info else None)})
+        epochs, rate = info.get("epochs"), info.get("train_windows_per_s")
+        row.update({"epochs": "n/a" if epochs is None else str(int(epochs)),
+                    "wall_s": round(info["wall_s"]),
+                    "train_windows_per_s": "n/a" if rate is None else str(round(rate))})
         rows.append(row)
     return pd.DataFrame(rows)
 

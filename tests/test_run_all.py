@@ -163,3 +163,15 @@ def test_keep_earlier_merges_notebooks_run_by_separate_invocations(reports, tmp_
     assert second.metrics == {"mitdb.data.n_windows": 10}
     # A record of another profile is not mixed in.
     assert run_all.earlier_jobs("default", run_all.plan("smoke", "03", None, None)) == []
+
+
+def test_the_summary_shows_the_lever_table_the_detector_was_chosen_on(reports, tmp_path):
+    reports.mkdir(exist_ok=True)
+    (reports / "benchmarks-levers.md").write_text("# Detector levers\n\nProtocol.\n\n| a |\n")
+    job = run_all.Job(tmp_path / "03b_detector.ipynb", {}, status="ok", wall_s=1.0)
+    path = run_all.write_summary("smoke", [job])
+    text = path.with_suffix(".md").read_text()
+    assert f"## {run_all.LEVERS_TITLE}\n\nProtocol.\n\n| a |" in text
+    other = run_all.Job(tmp_path / "01_explore.ipynb", {}, status="ok", wall_s=1.0)
+    assert run_all.LEVERS_TITLE not in run_all.write_summary(
+        "smoke", [other]).with_suffix(".md").read_text()
