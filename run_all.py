@@ -6,6 +6,8 @@
     python run_all.py --only 01,03 -p records "['201', '202']"
     python run_all.py --data-dir /data/physionet
     python run_all.py --update-notebooks       # developers: refresh nbval-checked outputs
+    python run_all.py --only 03b --keep-earlier  # rerun one notebook, keep the others' results
+    python run_all.py --summary-only           # rebuild the summary from the latest runs
 
 Executed notebooks go to ``reports/notebooks/``; each notebook exports its headline metrics
 (``ecgutils.reporting.export_metrics``) and this script gathers them into
@@ -56,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         profile = config.profile_name(args.profile)
-        jobs = plan(profile, args.only, args.parameter, args.data_dir)
+        jobs = [] if args.summary_only else plan(profile, args.only, args.parameter,
+                                                 args.data_dir)
     except (UnknownNameError, ValueError) as exc:
         print(f"run_all: error: {exc}", file=sys.stderr)
         return 2
@@ -71,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"    done in {job.wall_s:.1f} s, {len(job.metrics)} metric(s)", flush=True)
         if args.update_notebooks:
             keep_checked_outputs(out_dir / job.notebook.name, job.notebook)
-    earlier = earlier_jobs(profile, jobs) if args.keep_earlier else []
+    earlier = earlier_jobs(profile, jobs) if args.keep_earlier or args.summary_only else []
     summary = write_summary(profile, sorted(earlier + jobs, key=lambda job: job.name))
     print(f"summary: {summary} and {summary.with_suffix('.md')}")
     if failed is not None:
@@ -365,6 +368,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep-earlier", action="store_true",
                         help="with --only: keep the other notebooks' results of the previous "
                         "run of the same profile in the summary, marked with their commit")
+    parser.add_argument("--summary-only", action="store_true",
+                        help="run nothing: rebuild the summary from the notebooks' latest runs "
+                        "of the profile (their run records, else the previous summary)")
     parser.add_argument("--update-notebooks", action="store_true",
                         help="after each run, keep the outputs of '# NBVAL_CHECK_OUTPUT' cells "
                         "in notebooks/ and clear the rest (use with --profile smoke)")

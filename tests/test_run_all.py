@@ -175,3 +175,19 @@ def test_the_summary_shows_the_lever_table_the_detector_was_chosen_on(reports, t
     other = run_all.Job(tmp_path / "01_explore.ipynb", {}, status="ok", wall_s=1.0)
     assert run_all.LEVERS_TITLE not in run_all.write_summary(
         "smoke", [other]).with_suffix(".md").read_text()
+
+
+def test_summary_only_runs_nothing_and_merges_the_latest_runs(reports, tmp_path, monkeypatch):
+    from ecgutils import reporting
+
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    _write_notebook(notebooks / "01_a.ipynb", ["raise RuntimeError('must not run')"])
+    monkeypatch.setattr(run_all, "NOTEBOOK_DIR", notebooks)
+    reporting.export_metrics("01_a", {"mitdb.data.n_records": 48})
+    run_all.run_record_path("01_a").write_text(json.dumps(
+        {"name": "01_a", "profile": "smoke", "status": "ok", "wall_s": 2.0, "commit": "abc"}))
+    assert run_all.main(["--profile", "smoke", "--summary-only"]) == 0
+    summary = json.loads((reports / "summary.json").read_text())
+    assert summary["notebooks"][0]["status"] == "ok (earlier run, commit abc)"
+    assert summary["metrics"] == {"mitdb.data.n_records": 48}
