@@ -270,14 +270,7 @@ def fold_table(study: DetectorStudy) -> pd.DataFrame:
 
 def export_keys(study: DetectorStudy) -> dict[str, Any]:
     """``<dataset>.detector.<split>.<metric>`` (+ ``_ci95``) and counts for summary.json."""
-    ev = study.evaluation
-    keys: dict[str, Any] = {}
-    for metric in HEADLINE:
-        keys[f"{study.name}.{metric}"] = ev[metric]
-        keys[f"{study.name}.{metric}_ci95"] = ev[f"{metric}_ci95"]
-    for count in ("n_patients", "n_windows_af", "n_windows_non_af"):
-        keys[f"{study.name}.{count}"] = ev[count]
-    return reporting.defined(keys)
+    return reporting.evaluation_keys(study.name, study.evaluation, HEADLINE)
 
 
 def summary_row(study: DetectorStudy) -> dict[str, Any]:

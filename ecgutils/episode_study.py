@@ -286,14 +286,10 @@ def window_keys(evaluations: Mapping[str, dict[str, Any]], detectors: Sequence[s
     that learn nothing, so that every patient is a test patient; undefined values left out."""
     keys: dict[str, Any] = {}
     for detector in detectors:
-        ev = evaluations[detector]
-        prefix = f"{dataset}.{detector}.no_training"
-        for metric in ("accuracy", "se", "sp", "ppv", "f1", "auroc"):
-            keys[f"{prefix}.{metric}"] = ev[metric]
-            keys[f"{prefix}.{metric}_ci95"] = ev[f"{metric}_ci95"]
-        for count in ("n_patients", "n_windows_af", "n_windows_non_af"):
-            keys[f"{prefix}.{count}"] = ev[count]
-    return reporting.defined(keys)
+        keys.update(reporting.evaluation_keys(
+            f"{dataset}.{detector}.no_training", evaluations[detector],
+            ("accuracy", "se", "sp", "ppv", "f1", "auroc")))
+    return keys
 
 
 def _pct(value: float) -> str:

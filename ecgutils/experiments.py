@@ -233,13 +233,7 @@ def throughput(study: Study) -> dict[str, float]:
 def export_keys(study: Study) -> dict[str, Any]:
     """The study's metrics under ``<dataset>.<model>.<split>.<metric>`` keys (summary.json).
     Undefined values (e.g. a CI where a resample held no AF) are left out, not written as 0."""
-    ev = study.evaluation
-    keys: dict[str, Any] = {}
-    for metric in HEADLINE:
-        keys[f"{study.name}.{metric}"] = ev[metric]
-        keys[f"{study.name}.{metric}_ci95"] = ev[f"{metric}_ci95"]
-    for count in ("n_patients", "n_windows_af", "n_windows_non_af"):
-        keys[f"{study.name}.{count}"] = ev[count]
+    keys = reporting.evaluation_keys(study.name, study.evaluation, HEADLINE)
     keys[f"{study.name}.disjointness"] = " | ".join(
         f"fold {fold.number}: {fold.partition}" for fold in study.cv.folds)
     rates = throughput(study)

@@ -57,6 +57,20 @@ def defined(keys: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in keys.items() if finite(value)}
 
 
+def evaluation_keys(prefix: str, evaluation: dict[str, Any],
+                    metrics: tuple[str, ...]) -> dict[str, Any]:
+    """``<prefix>.<metric>`` and ``<prefix>.<metric>_ci95`` for ``metrics``, and the counts
+    ``n_patients, n_windows_af, n_windows_non_af`` of a ``metrics.evaluate`` result;
+    undefined values left out (:func:`defined`)."""
+    keys: dict[str, Any] = {}
+    for metric in metrics:
+        keys[f"{prefix}.{metric}"] = evaluation[metric]
+        keys[f"{prefix}.{metric}_ci95"] = evaluation[f"{metric}_ci95"]
+    for count in ("n_patients", "n_windows_af", "n_windows_non_af"):
+        keys[f"{prefix}.{count}"] = evaluation[count]
+    return defined(keys)
+
+
 def tables_path(notebook: str) -> Path:
     return config.reports_dir() / "metrics" / f"{notebook}.tables.json"
 

@@ -52,3 +52,12 @@ def test_exported_tables_merge_by_title_and_keep_the_note(tmp_path, monkeypatch)
     assert tables["Leakage"].endswith("\n\nCIs over patients.")
     with pytest.raises(ValueError, match="title"):
         reporting.export_table("05_x", " ", "x")
+
+
+def test_evaluation_keys_name_metrics_cis_and_counts_and_drop_undefined_values():
+    ev = {"f1": 0.5, "f1_ci95": [0.4, 0.6], "se": float("nan"), "se_ci95": [0.1, 0.2],
+          "n_patients": 3, "n_windows_af": 4, "n_windows_non_af": 5}
+    keys = reporting.evaluation_keys("mitdb.x.grouped", ev, ("f1", "se"))
+    assert keys == {"mitdb.x.grouped.f1": 0.5, "mitdb.x.grouped.f1_ci95": [0.4, 0.6],
+                    "mitdb.x.grouped.se_ci95": [0.1, 0.2], "mitdb.x.grouped.n_patients": 3,
+                    "mitdb.x.grouped.n_windows_af": 4, "mitdb.x.grouped.n_windows_non_af": 5}
