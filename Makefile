@@ -13,7 +13,7 @@ export ECG_MIRROR ?= $(abspath ../shared/data)
 endif
 export MPLBACKEND ?= Agg
 
-.PHONY: install run smoke test unit nbval lint lab clean-reports
+.PHONY: install run smoke test unit nbval lint lab model bench-scanner clean-reports
 
 install: $(STAMP)
 
@@ -42,6 +42,15 @@ unit: install
 nbval: install
 	ECGUTILS_PROFILE=smoke ECGUTILS_REPORTS_DIR=$(CURDIR)/reports/nbval \
 		$(PY) -m pytest -q --nbval-lax -p no:cacheprovider notebooks/
+
+## Rebuild the release bundle shipped in ecgutils/release/detector (trains on all of CinC
+## 2017; reuses matching fold models in reports/models/release unless RETRAIN=1).
+model: install
+	$(PY) -m ecgutils.release --profile $(PROFILE) $(if $(RETRAIN),--retrain,)
+
+## Scanner throughput on one core: 24 h of real mitdb ECG scanned with the packaged model.
+bench-scanner: install
+	$(PY) benchmarks/bench_scanner.py
 
 lab: install
 	$(VENV)/bin/jupyter lab notebooks/

@@ -21,9 +21,7 @@ from __future__ import annotations
 import argparse
 import ast
 import datetime as dt
-import importlib.metadata
 import platform
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -33,6 +31,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent
 NOTEBOOK_DIR = ROOT / "notebooks"
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
+# Steps outside the notebooks whose run records and metrics join the summary: the release
+# bundle (make model) and the scanner benchmark (make bench-scanner).
+STEPS = {"release": ROOT / "ecgutils" / "release.py",
+         "bench_scanner": ROOT / "benchmarks" / "bench_scanner.py"}
 
 
 @dataclass
@@ -130,7 +132,7 @@ def execute(job: Job, output: Path) -> bool:
 
     from ecgutils import reporting
 
-    job.commit = _git_commit()  # the code the notebook runs with, even if HEAD moves later
+    job.commit = reporting.git_commit()  # the code the notebook runs with, even if HEAD moves
     reporting.metrics_path(job.name).unlink(missing_ok=True)  # no stale numbers
     reporting.tables_path(job.name).unlink(missing_ok=True)
     start = time.perf_counter()
@@ -224,7 +226,7 @@ def earlier_jobs(profile: str, jobs: list[Job]) -> list[Job]:
     carried = []
     for entry in entries.values():
         name = entry["name"]
-        notebook = NOTEBOOK_DIR / f"{name}.ipynb"
+        notebook = STEPS.get(name, NOTEBOOK_DIR / f"{name}.ipynb")
         if name in running or entry.get("status", "").split(" ")[0] != "ok" \
                 or not notebook.is_file():
             continue
@@ -237,7 +239,7 @@ def earlier_jobs(profile: str, jobs: list[Job]) -> list[Job]:
 
 def write_summary(profile: str, jobs: list[Job]) -> Path:
     """Write ``reports/summary.json`` and ``reports/summary.md`` (atomically)."""
-    from ecgutils import config
+    from ecgutils import config, reporting
     from ecgutils.fileio import atomic_write_json, atomic_write_text
 
     metrics: dict[str, Any] = {}
@@ -245,13 +247,14 @@ def write_summary(profile: str, jobs: list[Job]) -> Path:
         metrics.update(job.metrics)
     summary = {
         "profile": profile,
-        "git_commit": _git_commit(),
+        "git_commit": reporting.git_commit(),
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
-        "tensorflow": _version("tensorflow-cpu") or _version("tensorflow"),
+        "tensorflow": (reporting.package_version("tensorflow-cpu")
+                       or reporting.package_version("tensorflow")),
         "notebooks": [
             {"name": job.name, "status": job.status, "wall_s": round(job.wall_s, 1),
-             "commit": job.commit or _git_commit()}
+             "commit": job.commit or reporting.git_commit()}
             | ({"error": job.error} if job.error else {})
             for job in jobs
         ],
@@ -332,28 +335,6 @@ def _literal(text: str) -> Any:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
         return text
-
-
-def _git_commit() -> str:
-    """The checkout's commit, ``-dirty`` when files other than the summary itself (which every
-    run rewrites) differ from it."""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT,
-                                capture_output=True, text=True, check=True).stdout.strip()
-        changed = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
-             ":!reports/summary.json", ":!reports/summary.md"],
-            cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return f"{commit}-dirty" if changed else commit
-
-
-def _version(package: str) -> str | None:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:

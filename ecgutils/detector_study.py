@@ -82,6 +82,8 @@ def development_split(entry: cache.Entry, fraction: float = 0.2,
     (development, rest) : arrays of record names, sorted
     """
     per_record = entry.tables["manifest"].groupby("record")["rhythm_class"].first()
+    if fraction == 0:  # no development records: every record in the cross-validation
+        return np.array([], dtype=per_record.index.dtype), np.sort(per_record.index.to_numpy())
     rest, development = train_test_split(
         per_record.index.to_numpy(), test_size=fraction, random_state=seed,
         stratify=per_record.to_numpy())

@@ -109,7 +109,8 @@ def slot_probabilities(
         return np.arange(n_slots) * step_s, np.where(count > 0, total / count, np.nan)
 
 
-def hysteresis_mask(values: np.ndarray, on: float, off: float) -> np.ndarray:
+def hysteresis_mask(values: np.ndarray, on: float, off: float,
+                    start_active: bool = False) -> np.ndarray:
     """True from where ``values`` reaches ``on`` until it falls below ``off``; ``nan`` is off.
 
     Parameters
@@ -117,6 +118,8 @@ def hysteresis_mask(values: np.ndarray, on: float, off: float) -> np.ndarray:
     values : ndarray
     on, off : float
         ``off ≤ on``.
+    start_active : bool
+        The state before the first value (a live stream continues from its last mask value).
 
     Returns
     -------
@@ -126,7 +129,7 @@ def hysteresis_mask(values: np.ndarray, on: float, off: float) -> np.ndarray:
         raise ValueError(f"off={off} must not exceed on={on}")
     values = np.asarray(values, dtype=float)
     mask = np.zeros(values.size, dtype=bool)
-    active = False
+    active = bool(start_active)
     for index, value in enumerate(values):
         if not np.isfinite(value):
             active = False

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -637,3 +639,31 @@ def _interval(cell: object, column: str) -> tuple[float, float]:
 def _format_count(count: float) -> str:
     """A count as an integer when it is one (summed folds), else with one decimal (means)."""
     return f"{int(round(count))}" if float(count).is_integer() else f"{count:.1f}"
+
+
+def scan_timeline(result: Any, reference: Sequence[rhythm.Interval], path: str | Path
+                  ) -> Path:
+    """One scanned recording (:class:`ecgutils.detect.ScanResult`): window AF probability over
+    time with the threshold, the detected episodes and the reference AF (when given); written
+    to ``path`` (PNG) atomically."""
+    fig, ax = plt.subplots(figsize=(10, 3))
+    minutes = (np.asarray(result.starts_s) + 0.5 * result.window_s) / 60
+    ax.plot(minutes, result.prob, lw=0.8, color="0.3", label="window AF probability")
+    ax.axhline(result.threshold, color="0.5", ls="--", lw=0.8, label="threshold")
+    for index, episode in enumerate(result.episodes):
+        ax.axvspan(episode.start_s / 60, episode.end_s / 60, ymin=0.5, ymax=1.0,
+                   color=AF_COLOUR, alpha=0.3, label="detected AF" if index == 0 else None)
+    for index, interval in enumerate(rhythm.episodes(reference, rhythm.AF)):
+        ax.axvspan(interval.start_s / 60, interval.end_s / 60, ymin=0.0, ymax=0.5,
+                   color=NON_AF_COLOUR, alpha=0.3, label="reference AF" if index == 0 else None)
+    ax.set(xlabel="time (min)", ylabel="P(AF)", ylim=(0, 1),
+           title=f"{result.record}: AF burden {100 * result.af_burden:.1f} %, "
+                 f"{len(result.episodes)} episode(s)")
+    ax.legend(loc="upper right", fontsize=7, ncol=4)
+    fig.tight_layout()
+    path = Path(path)
+    atomic_write(path, lambda stream: fig.savefig(stream, format="png", dpi=110,
+                                                  bbox_inches="tight"))
+    plt.close(fig)
+    return path
+

@@ -162,6 +162,98 @@ def read(
     )
 
 
+# Leads tried, in order, when a record outside the registry is read without a lead name.
+PREFERRED_LEADS = ("MLII", "II", "ECG", "ECG1", "V5", "I")
+
+
+def read_path(
+    path: str | os.PathLike,
+    lead: str | int | None = None,
+    annotator: str | None = None,
+) -> Record:
+    """Read one lead of any WFDB record, at its own sampling rate (the scanner's reader).
+
+    Parameters
+    ----------
+    path : path
+        The record without extension (``data/raw/mitdb/203``); a trailing ``.hea``, ``.dat``
+        or ``.mat`` is dropped. CinC 2017 ``.mat`` records and ``.dat`` records both work.
+    lead : str or int, optional
+        Signal name (``"MLII"``) or 0-based index (``1`` or ``"1"``); default the first of
+        :data:`PREFERRED_LEADS` the header has, else signal 0.
+    annotator : str, optional
+        Reference annotation file to read rhythm intervals and beats from (``"atr"``).
+
+    Returns
+    -------
+    Record
+        ``dataset`` is ``"external"``; ``patient_id`` is the record name.
+
+    Raises
+    ------
+    RecordFormatError
+        No such record, a damaged header, signal or annotation file.
+    UnknownNameError
+        The header has no such lead.
+    SignalQualityError
+        NaN samples (the error names their first span in seconds) or a flat lead.
+    """
+    path = Path(path).expanduser()
+    if path.suffix.lower() in (".hea", ".dat", ".mat"):
+        path = path.with_suffix("")
+    if not Path(f"{path}.hea").is_file():
+        raise RecordFormatError(f"no such WFDB record: {path}.hea does not exist")
+    header = _read_header(path)
+    names = [str(name) for name in (header.sig_name or [])]
+    if len(names) != header.n_sig or header.n_sig == 0:
+        raise RecordFormatError(f"{path}.hea declares {header.n_sig} signal(s) but describes "
+                                f"{len(names)}")
+    if not header.fs or float(header.fs) <= 0:
+        raise RecordFormatError(f"{path}.hea gives no sampling frequency")
+    channel = _channel_of(names, lead, path)
+    fs = float(header.fs)
+    signal = _read_signal(path, header, channel)
+    what = f"record {path} lead {names[channel]}"
+    nan = np.isnan(signal)
+    if nan.any():
+        first = int(np.argmax(nan))
+        last = first + int(np.argmin(nan[first:])) if not nan[first:].all() else signal.size
+        raise SignalQualityError(
+            f"{what} has {int(nan.sum())} NaN sample(s); the first span runs from "
+            f"{first / fs:.2f} s to {last / fs:.2f} s (samples {first}-{last - 1})")
+    _check_lead_quality(signal, what)
+    intervals: list[rhythm.Interval] = []
+    beat_samples = np.zeros(0, dtype=np.int64)
+    beat_symbols = np.zeros(0, dtype="<U1")
+    if annotator:
+        annotation = _read_annotation(path, annotator)
+        intervals = rhythm.intervals_from_annotations(
+            annotation.sample, annotation.symbol, annotation.aux_note, fs, signal.size)
+        symbols = np.asarray(annotation.symbol)
+        is_beat = np.isin(symbols, list(rhythm.BEAT_SYMBOLS))
+        beat_samples = np.asarray(annotation.sample)[is_beat].astype(np.int64)
+        beat_symbols = symbols[is_beat].astype("<U1")
+    return Record(dataset="external", name=path.name, patient_id=path.name, fs=fs,
+                  lead=names[channel], signal=signal, rhythm=intervals,
+                  beat_samples=beat_samples, beat_symbols=beat_symbols,
+                  clip_limits_mv=_clip_limits_mv(header, channel))
+
+
+def _channel_of(names: list[str], lead: str | int | None, path: Path) -> int:
+    if lead is None:
+        return next((names.index(name) for name in PREFERRED_LEADS if name in names), 0)
+    if isinstance(lead, int) or (isinstance(lead, str) and lead.isdigit()
+                                 and lead not in names):
+        index = int(lead)
+        if not 0 <= index < len(names):
+            raise UnknownNameError(f"{path}.hea has no signal {index}: it has {len(names)} "
+                                   f"({', '.join(names)})")
+        return index
+    if lead not in names:
+        raise UnknownNameError(f"{path}.hea has no lead {lead!r}; leads: {', '.join(names)}")
+    return names.index(lead)
+
+
 def read_header(dataset: str, record: str, data_dir: str | os.PathLike | None = None):
     """The WFDB header of a record (cheap: for durations of many records)."""
     root = datasets.ensure_local(dataset, data_dir)

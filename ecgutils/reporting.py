@@ -21,6 +21,10 @@ import pandas as pd
 from ecgutils import config, datasets
 from ecgutils.fileio import atomic_write_json
 
+# Keys about the shipped model and the scanner rather than a dataset (ecgutils.release,
+# benchmarks/bench_scanner.py): release.detector.*, scanner.detector.*, stream.detector.*.
+TOOL_PREFIXES = ("release", "scanner", "stream")
+
 
 def metrics_path(notebook: str) -> Path:
     return config.reports_dir() / "metrics" / f"{notebook}.json"
@@ -33,11 +37,12 @@ def export_metrics(notebook: str, metrics: dict[str, Any]) -> dict[str, Any]:
     dataset name.
     """
     cleaned = {key: _jsonable(key, value) for key, value in metrics.items()}
+    allowed = sorted(set(datasets.DATASETS) | set(TOOL_PREFIXES))
     for key in cleaned:
-        if key.split(".", 1)[0] not in datasets.DATASETS or key.count(".") < 2:
+        if key.split(".", 1)[0] not in allowed or key.count(".") < 2:
             raise ValueError(
                 f"metric key {key!r} must look like <dataset>.<model>.<metric>, with dataset one "
-                f"of {', '.join(sorted(datasets.DATASETS))}"
+                f"of {', '.join(allowed)}"
             )
     path = metrics_path(notebook)
     merged = load_metrics(notebook)
@@ -130,3 +135,31 @@ def markdown_table(table: pd.DataFrame, digits: int = 3) -> str:
     lines += ["| " + " | ".join(cell(value) for value in row) + " |"
               for row in table.itertuples(index=False)]
     return "\n".join(lines) + "\n"
+
+
+def git_commit() -> str:
+    """The checkout's commit, ``-dirty`` when tracked files other than what runs rewrite (the
+    summary, the release bundle) differ from it; ``unknown`` outside a git checkout."""
+    import subprocess
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"],
+                                cwd=config.PROJECT_ROOT, capture_output=True, text=True,
+                                check=True).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+             ":!reports/summary.json", ":!reports/summary.md", ":!ecgutils/release/detector"],
+            cwd=config.PROJECT_ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{commit}-dirty" if changed else commit
+
+
+def package_version(package: str) -> str | None:
+    """The installed version of ``package``, None when it is not installed."""
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None

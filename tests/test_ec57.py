@@ -665,3 +665,20 @@ def test_the_hand_case_table_shows_every_case_agreeing_with_its_paper_answer():
     assert excluded == ["afl_inside_af_is_excluded", "test_starting_inside_afl",
                         "test_starting_with_afl"]
     assert set(table["variant"]) == {ec57.VARIANT_EC57, ec57.VARIANT_AFL_EXCLUDED}
+
+
+def test_scanner_annotation_file_scores_the_same_in_epicmp(wfdb_tools, mitdb_root, tmp_path):
+    """`ecg-af scan 203 --reference atr` with the packaged model: the file it writes, run
+    through the real epicmp, gives exactly the scan's own EC57 numbers."""
+    from ecgutils import detect
+
+    row = detect.scan([mitdb_root / "203"], out_dir=tmp_path, reference="atr",
+                      show_progress=False).iloc[0]
+    assert row["annotation"] == str(tmp_path / "203.afx")
+    test, end_s = ec57.read_rhythm("203", "afx", tmp_path, record_directory=mitdb_root)
+    reference, _ = ec57.read_rhythm("203", "atr", mitdb_root)
+    score = ec57.compare(reference, test, end_s, record="203")
+    assert [row[rate] for rate in ec57.RATES] == pytest.approx(
+        [getattr(score, rate) for rate in ec57.RATES], nan_ok=True)
+    _assert_same_as_epicmp(score, _run_epicmp(wfdb_tools, "203", "afx", [tmp_path, mitdb_root],
+                                              [], tmp_path / "lines"))

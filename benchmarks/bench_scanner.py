@@ -1,0 +1,114 @@
+"""Scanner throughput on one CPU core: 24 h of real ECG through ``ecg-af scan``'s pipeline.
+
+    .venv/bin/python benchmarks/bench_scanner.py [--model BUNDLE] [--hours 24]
+
+The 48 mitdb records (30 min each, 360 Hz) joined end to end are a 24-h Holter of real ECG.
+It is scanned with the packaged bundle (or ``--model``) pinned to one core with one
+TensorFlow thread, beside the alternatives that set the speed — a 5-s step instead of 10 s,
+one model instead of the ensemble — in the same run (this machine varies up to 2x between
+runs: compare rows of one run). The live stream's compute per second of ECG is measured on
+the first hour. Writes ``reports/benchmarks-scanner.md``/``.json`` and the summary key
+``scanner.detector.realtime_factor``. Nothing here is asserted in a test.
+"""
+
+from __future__ import annotations
+
+import os
+
+# One core, one TensorFlow thread: set before TensorFlow is imported.
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import argparse  # noqa: E402
+import dataclasses  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from ecgutils import bundle, config, datasets, detect, records, reporting  # noqa: E402
+from ecgutils.fileio import atomic_write_json, atomic_write_text  # noqa: E402
+
+
+def holter(hours: float) -> records.Record:
+    """mitdb records joined end to end up to ``hours`` (each record's preferred lead)."""
+    root = datasets.ensure_local("mitdb")
+    parts, total = [], 0
+    for name in datasets.get("mitdb").records:
+        rec = records.read_path(root / name)
+        parts.append(rec.signal)
+        total += rec.n_samples
+        if total >= hours * 3600 * rec.fs:
+            break
+    signal = np.concatenate(parts)[: int(hours * 3600 * 360)]
+    return records.Record(dataset="external", name="mitdb-holter", patient_id="mitdb",
+                          fs=360.0, lead="mixed", signal=signal, rhythm=[])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", help="bundle folder (default: the packaged one)")
+    parser.add_argument("--hours", type=float, default=24.0)
+    args = parser.parse_args()
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    shipped = detect.bundle_at(args.model)
+    rec = holter(args.hours)
+    variants = {
+        f"shipped ({len(shipped.models)} model(s), {shipped.settings.step_s:g}-s step)": shipped,
+        "one model, same step": bundle.Bundle(shipped.models[:1], shipped.settings),
+        "shipped models, 5-s step": bundle.Bundle(
+            shipped.models, dataclasses.replace(shipped.settings, step_s=5.0)),
+    }
+    detect.analyse(records.Record(**{**rec.__dict__, "signal": rec.signal[:360 * 600]}),
+                   shipped)  # warm-up: TensorFlow traces its graphs once
+    rows = []
+    for what, variant in variants.items():
+        began = time.perf_counter()
+        result = detect.analyse(rec, variant)
+        seconds = time.perf_counter() - began
+        rows.append({"what": what, "ecg_hours": round(rec.duration_s / 3600, 2),
+                     "seconds": round(seconds, 2),
+                     "realtime_factor": round(rec.duration_s / seconds, 1),
+                     "windows": int(result.prob.size)})
+        print(rows[-1], flush=True)
+    hour = records.Record(**{**rec.__dict__, "signal": rec.signal[:360 * 3600]})
+    began = time.perf_counter()
+    detect.stream_record(hour, shipped, chunk_s=1.0)
+    stream_s = time.perf_counter() - began
+    rows.append({"what": "shipped, live stream in 1-s chunks (first hour)", "ecg_hours": 1.0,
+                 "seconds": round(stream_s, 2), "realtime_factor": round(3600 / stream_s, 1),
+                 "windows": None})
+    print(rows[-1], flush=True)
+    factor = rows[0]["realtime_factor"]
+    payload = {"machine": platform.processor() or platform.machine(), "cores_used": 1,
+               "bundle": str(shipped.path), "rows": rows,
+               "ratio_one_model_vs_shipped": round(rows[1]["realtime_factor"] / factor, 2),
+               "ratio_5s_step_vs_shipped": round(rows[2]["realtime_factor"] / factor, 2)}
+    out = config.reports_dir()
+    atomic_write_json(out / "benchmarks-scanner.json", payload)
+    lines = ["# Scanner throughput (benchmarks/bench_scanner.py)", "",
+             f"{rec.duration_s / 3600:.1f} h of real ECG (mitdb records joined), one core, "
+             "one TensorFlow thread; compare rows of this run only.", "",
+             "| what | ECG (h) | seconds | x real time | windows |", "|---|---:|---:|---:|---:|"]
+    lines += [f"| {r['what']} | {r['ecg_hours']} | {r['seconds']} | {r['realtime_factor']:,.0f}"
+              f" | {r['windows'] if r['windows'] is not None else ''} |" for r in rows]
+    atomic_write_text(out / "benchmarks-scanner.md", "\n".join(lines) + "\n")
+    reporting.export_metrics("bench_scanner", {
+        "scanner.detector.realtime_factor": factor,
+        "scanner.detector.holter_24h_s": rows[0]["seconds"] * 24 * 3600 / rec.duration_s,
+        "scanner.detector.stream_compute_s_per_s": stream_s / 3600})
+    atomic_write_json(out / "metrics" / "bench_scanner.run.json", {
+        "name": "bench_scanner", "status": "ok", "profile": "default",
+        "wall_s": round(sum(r["seconds"] for r in rows), 1), "commit": reporting.git_commit()})
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,253 @@
+"""Model bundles: the trained model(s) together with everything needed to use them.
+
+A bundle is one folder::
+
+    preprocessing.json   how a recording becomes the model's input, the decision threshold,
+                         the episode settings, the label map, what it was trained on, the
+                         library versions and the code commit
+    model_0.keras ...    the model(s); several are an ensemble whose AF probabilities are
+                         averaged
+
+:func:`load` rebuilds exactly the preprocessing the bundle was trained with, and refuses a
+bundle whose settings this code cannot honour (another schema, unknown or missing settings,
+RR features other than :data:`ecgutils.beats.FEATURES`, a model whose input shape disagrees
+with the window length). :func:`save` writes the whole folder beside its target and renames
+it into place, so a failed save never leaves half a bundle.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ecgutils import beats, episodes, signal
+from ecgutils.errors import ECGDataError
+
+SCHEMA = 1
+SETTINGS_FILE = "preprocessing.json"
+AGGREGATIONS = ("mean",)
+SHORT_POLICIES = ("wrap", "error")
+
+
+class BundleError(ECGDataError):
+    """A model bundle is missing, damaged, or asks for what this code cannot do."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything between a raw lead and a decision (``preprocessing.json``).
+
+    Attributes
+    ----------
+    fs : float
+        Model input rate (Hz); recordings are resampled to it.
+    leads : list of str
+        Lead names tried in order when the user names none (else signal 0).
+    low_hz, high_hz, filter_order : band-pass (zero-phase Butterworth, as in training)
+    normalisation : str
+        Per-window normalisation (:func:`ecgutils.signal.normalise`).
+    window_s, step_s : float
+        Window length and step (s); ``window_s`` is a multiple of ``step_s``.
+    short_policy : {"wrap", "error"}
+        A recording shorter than one window (but at least ``min_record_s``) is repeated end
+        to end to one window, as CinC 2017's short records were in training; ``error``
+        refuses it.
+    min_record_s : float
+        Shorter recordings are an error.
+    block_s, margin_s : float
+        Recordings are filtered, resampled and beat-detected in blocks of ``block_s`` with
+        ``margin_s`` of context on each side (the batch scan and the live stream compute
+        the same blocks, so they agree exactly).
+    aggregation : {"mean"}
+        A recording's AF probability: the mean of its windows'.
+    threshold : float
+        Decision threshold on window and recording probabilities.
+    episode : dict
+        :class:`ecgutils.episodes.EpisodeParams` fields.
+    rr_features : list of str
+        RR features of the model's ``rr`` input, in order.
+    label_map : dict
+        Output meaning, e.g. ``{"AF": 1, "not AF": 0}``.
+    training, versions : dict
+        What the bundle was trained on (data, labels, protocol, metrics) and library versions.
+    commit : str
+        Code commit of the build.
+    """
+
+    fs: float
+    leads: list[str]
+    low_hz: float
+    high_hz: float
+    filter_order: int
+    normalisation: str
+    window_s: float
+    step_s: float
+    short_policy: str
+    min_record_s: float
+    block_s: float
+    margin_s: float
+    aggregation: str
+    threshold: float
+    episode: dict[str, Any]
+    rr_features: list[str]
+    label_map: dict[str, int]
+    training: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, Any] = field(default_factory=dict)
+    commit: str = ""
+    schema: int = SCHEMA
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.schema != SCHEMA:
+            problems.append(f"schema {self.schema} (this code reads schema {SCHEMA})")
+        if self.normalisation not in signal.NORMALISATIONS:
+            problems.append(f"normalisation {self.normalisation!r}")
+        if self.short_policy not in SHORT_POLICIES:
+            problems.append(f"short_policy {self.short_policy!r}")
+        if self.aggregation not in AGGREGATIONS:
+            problems.append(f"aggregation {self.aggregation!r}")
+        if list(self.rr_features) != list(beats.FEATURES):
+            problems.append(f"RR features {list(self.rr_features)} (this code computes "
+                            f"{list(beats.FEATURES)})")
+        if not 0 < self.low_hz < self.high_hz < self.fs / 2:
+            problems.append(f"band-pass {self.low_hz}-{self.high_hz} Hz at {self.fs} Hz")
+        if not 0 < self.threshold < 1:
+            problems.append(f"threshold {self.threshold}")
+        ratio = self.window_s / self.step_s if self.step_s > 0 else np.nan
+        if not (self.step_s > 0 and abs(ratio - round(ratio)) < 1e-9):
+            problems.append(f"window_s {self.window_s} not a multiple of step_s {self.step_s}")
+        if not 0 < self.min_record_s <= self.window_s or self.block_s < self.window_s \
+                or self.margin_s < 0:
+            problems.append(f"min_record_s {self.min_record_s}, block_s {self.block_s}, "
+                            f"margin_s {self.margin_s}")
+        try:
+            self.episode_params()
+        except (TypeError, ValueError) as exc:
+            problems.append(f"episode settings {self.episode} ({exc})")
+        if problems:
+            raise BundleError("bundle settings this code cannot honour: " + "; ".join(problems))
+
+    @property
+    def window_samples(self) -> int:
+        return int(round(self.window_s * self.fs))
+
+    def episode_params(self) -> episodes.EpisodeParams:
+        return episodes.EpisodeParams(**self.episode)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], where: str = "settings") -> Settings:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        missing = sorted(_REQUIRED - set(values))
+        if unknown or missing:
+            raise BundleError(f"{where}: unknown setting(s) {unknown}, missing {missing}")
+        try:
+            return cls(**values)
+        except TypeError as exc:
+            raise BundleError(f"{where}: {exc}") from exc
+
+
+_REQUIRED = {f.name for f in fields(Settings)} - {"training", "versions", "commit", "schema"}
+
+
+@dataclass
+class Bundle:
+    """Loaded models and their settings; ``path`` is where it was read from (or None)."""
+
+    models: list[Any]
+    settings: Settings
+    path: Path | None = None
+
+    def predict(self, ecg: np.ndarray, rr: np.ndarray, batch_size: int = 512) -> np.ndarray:
+        """Mean AF probability of the models for windows ``ecg`` (n, samples) and their RR
+        features ``rr`` (n, features)."""
+        n = len(ecg)
+        if n == 0:
+            return np.zeros(0)
+        total = np.zeros(n)
+        for model in self.models:
+            for lo in range(0, n, batch_size):
+                out = model.predict_on_batch({"ecg": ecg[lo:lo + batch_size, :, None],
+                                              "rr": rr[lo:lo + batch_size]})
+                out = np.asarray(out, dtype=float)
+                total[lo:lo + batch_size] += out[:, 1] if out.shape[1] > 1 else out[:, 0]
+        return total / len(self.models)
+
+    def size_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.path.iterdir()) if self.path else 0
+
+
+def save(path: str | os.PathLike, models: list[Any], settings: Settings) -> Path:
+    """Write a bundle folder (models without optimiser state) atomically; returns its path."""
+    import keras
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        for index, model in enumerate(models):
+            plain = keras.models.clone_model(model)  # uncompiled: no optimiser in the file
+            plain.set_weights(model.get_weights())
+            plain.save(staging / f"model_{index}.keras")
+        (staging / SETTINGS_FILE).write_text(json.dumps(asdict(settings), indent=2) + "\n")
+        _check(staging, settings, [keras.models.load_model(p, compile=False)
+                                   for p in sorted(staging.glob("model_*.keras"))])
+        old = path.with_name(f".{path.name}.old")
+        if path.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(path, old)
+        os.replace(staging, path)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return path
+
+
+def load(path: str | os.PathLike) -> Bundle:
+    """Read a bundle folder; :class:`BundleError` says what is wrong with a bad one."""
+    import keras
+
+    path = Path(path).expanduser()
+    if not path.is_dir():
+        raise BundleError(f"no model bundle at {path} (expected a folder holding "
+                          f"{SETTINGS_FILE} and model_*.keras)")
+    settings_path = path / SETTINGS_FILE
+    if not settings_path.is_file():
+        raise BundleError(f"model bundle {path} has no {SETTINGS_FILE}")
+    try:
+        values = json.loads(settings_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise BundleError(f"{settings_path} is not valid JSON: {exc}") from exc
+    if not isinstance(values, dict):
+        raise BundleError(f"{settings_path} must hold a JSON object")
+    settings = Settings.from_dict(values, str(settings_path))
+    files = sorted(path.glob("model_*.keras"))
+    if not files:
+        raise BundleError(f"model bundle {path} holds no model_*.keras")
+    loaded = []
+    for file in files:
+        try:
+            loaded.append(keras.models.load_model(file, compile=False))
+        except Exception as exc:  # zip, h5 and deserialisation errors alike
+            raise BundleError(f"{file} is damaged or not a Keras model: {exc}") from exc
+    _check(path, settings, loaded)
+    return Bundle(loaded, settings, path)
+
+
+def _check(path: Path, settings: Settings, models: list[Any]) -> None:
+    """Every model takes ``ecg`` (window samples, 1) and ``rr`` (n features) and gives one
+    probability (or classes with AF at index 1)."""
+    expected = {"ecg": (settings.window_samples, 1), "rr": (len(settings.rr_features),)}
+    for index, model in enumerate(models):
+        shapes = {layer.name: tuple(layer.shape[1:]) for layer in model.inputs}
+        if shapes != expected:
+            raise BundleError(f"model {index} of bundle {path} takes inputs {shapes}; its "
+                              f"settings need {expected} ({settings.window_s:g} s at "
+                              f"{settings.fs:g} Hz and {len(settings.rr_features)} RR features)")

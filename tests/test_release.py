@@ -1,0 +1,59 @@
+"""The release bundle shipped in the package: it loads, its settings are the code's, and it
+reproduces the reference outputs committed with it on two real records."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from ecgutils import beats, bundle, detect, preprocess, records, release
+
+
+@pytest.fixture(scope="module")
+def shipped() -> bundle.Bundle:
+    return bundle.load(release.RELEASE_DIR)
+
+
+def test_packaged_bundle_is_small_and_complete(shipped):
+    files = {path.name for path in release.RELEASE_DIR.iterdir()}
+    assert {"preprocessing.json", "MODEL_CARD.md", release.REFERENCE_FILE} <= files
+    assert len(shipped.models) == release.RECIPE["n_splits"]
+    assert shipped.size_bytes() <= 5_000_000
+    for model in shipped.models:
+        assert model.optimizer is None  # saved without optimiser state
+
+
+def test_packaged_settings_are_what_the_code_builds(shipped):
+    s = shipped.settings
+    expected = release.settings(s.threshold, s.training)
+    same = {field.name for field in dataclasses.fields(s)} - {"versions", "commit"}
+    assert {name: getattr(s, name) for name in same} == \
+        {name: getattr(expected, name) for name in same}
+    params = preprocess.detector_params("cinc2017")
+    assert (s.fs, s.window_s, s.low_hz, s.high_hz) == (params.fs, params.window_s,
+                                                       params.low_hz, params.high_hz)
+    assert s.rr_features == list(beats.FEATURES)
+    assert 0 < s.threshold < 1
+    assert "853" in s.training["data"]  # the held-out CinC records are named as such
+
+
+@pytest.mark.parametrize("key", ["mitdb/203", "cinc2017/A00001"])
+def test_packaged_bundle_reproduces_reference_outputs(shipped, key, mitdb_root, cinc_root):
+    reference = json.loads((release.RELEASE_DIR / release.REFERENCE_FILE).read_text())[key]
+    dataset, name = key.split("/")
+    root = mitdb_root if dataset == "mitdb" else cinc_root
+    result = detect.analyse(records.read_path(root / name), shipped)
+    np.testing.assert_allclose(result.prob, reference["prob"], atol=1e-4)
+    assert result.record_prob == pytest.approx(reference["record_prob"], abs=1e-4)
+    assert [[e.start_s, e.end_s] for e in result.episodes] == reference["episodes"]
+
+
+def test_scan_uses_the_packaged_bundle_by_default(mitdb_root, tmp_path):
+    table = detect.scan([mitdb_root / "203"], out_dir=tmp_path, show_progress=False)
+    reference = json.loads((release.RELEASE_DIR / release.REFERENCE_FILE).read_text())
+    assert table.loc[0, "record_prob"] == pytest.approx(
+        reference["mitdb/203"]["record_prob"], abs=1e-4)
+    assert (tmp_path / "203.afx").is_file()
