@@ -18,6 +18,7 @@ it into place, so a failed save never leaves half a bundle.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -104,6 +105,20 @@ class Settings:
     schema: int = SCHEMA
 
     def __post_init__(self) -> None:
+        numbers = {name: getattr(self, name) for name in (
+            "fs", "low_hz", "high_hz", "filter_order", "window_s", "step_s", "min_record_s",
+            "block_s", "margin_s", "threshold")}
+        bad = {name: value for name, value in numbers.items()
+               if isinstance(value, bool) or not isinstance(value, int | float)
+               or not math.isfinite(value)}
+        if bad or not isinstance(self.filter_order, int) or self.filter_order < 1:
+            raise BundleError(f"bundle settings must be finite numbers: {bad or numbers}"
+                              if bad else f"filter_order must be a positive integer, got "
+                              f"{self.filter_order!r}")
+        if not (isinstance(self.leads, list) and all(isinstance(x, str) for x in self.leads)
+                and isinstance(self.episode, dict) and isinstance(self.label_map, dict)):
+            raise BundleError("bundle settings: leads must be a list of names, episode and "
+                              "label_map objects")
         problems = []
         if self.schema != SCHEMA:
             problems.append(f"schema {self.schema} (this code reads schema {SCHEMA})")
@@ -150,7 +165,7 @@ class Settings:
             raise BundleError(f"{where}: unknown setting(s) {unknown}, missing {missing}")
         try:
             return cls(**values)
-        except TypeError as exc:
+        except (TypeError, BundleError) as exc:
             raise BundleError(f"{where}: {exc}") from exc
 
 
@@ -193,7 +208,9 @@ def save(path: str | os.PathLike, models: list[Any], settings: Settings) -> Path
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         for index, model in enumerate(models):
-            plain = keras.models.clone_model(model)  # uncompiled: no optimiser in the file
+            # Rebuilt from its config: uncompiled, so no optimiser state goes into the file
+            # (keras.models.clone_model keeps the compile state in Keras 3).
+            plain = keras.Model.from_config(model.get_config())
             plain.set_weights(model.get_weights())
             plain.save(staging / f"model_{index}.keras")
         (staging / SETTINGS_FILE).write_text(json.dumps(asdict(settings), indent=2) + "\n")
@@ -203,7 +220,12 @@ def save(path: str | os.PathLike, models: list[Any], settings: Settings) -> Path
         if path.exists():
             shutil.rmtree(old, ignore_errors=True)
             os.replace(path, old)
-        os.replace(staging, path)
+        try:
+            os.replace(staging, path)
+        except BaseException:
+            if old.exists():  # put the previous bundle back
+                os.replace(old, path)
+            raise
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -449,8 +450,14 @@ def scan(
         ``onset_delays_s`` with ``stream``).
     """
     bundle = bundle_at(model)
+    paths = [paths] if isinstance(paths, str | Path) else list(paths)
+    # Output folders are checked before any scan: a bad one fails at once, not after an hour.
+    targets = ([Path(out_dir)] if out_dir is not None else
+               [Path(p).expanduser().parent for p in paths]) if extension else []
+    for folder in targets + ([Path(plot_dir)] if plot_dir is not None else []):
+        _writable(folder)
     rows = []
-    for path in [paths] if isinstance(paths, str | Path) else list(paths):
+    for path in paths:
         rec = records.read_path(path, lead)
         truth = []
         if reference:  # read as epicmp reads it, so that both score the same
@@ -487,6 +494,16 @@ def scan(
     return pd.DataFrame(rows)
 
 
+def _writable(folder: Path) -> None:
+    """Create ``folder`` if needed; ECGDataError when it cannot be made or written to."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ECGDataError(f"cannot create the output folder {folder}: {exc}") from exc
+    if not os.access(folder, os.W_OK):
+        raise ECGDataError(f"the output folder {folder} is not writable")
+
+
 def main(argv: list[str] | None = None) -> int:
     """``ecg-af scan RECORD [RECORD ...]``: print the AF burden, the episodes and the speed of
     each recording, write ``<record>.<ext>``; exit 2 with one line on bad input."""
@@ -495,7 +512,8 @@ def main(argv: list[str] | None = None) -> int:
         table = scan(args.records, model=args.model, lead=args.lead,
                      extension=None if args.no_annotations else args.ext, out_dir=args.out_dir,
                      reference=args.reference, plot_dir=args.plot, stream=args.stream,
-                     chunk_s=args.chunk_s, show_progress=not (args.json or args.csv))
+                     chunk_s=args.chunk_s,
+                     show_progress=sys.stderr.isatty() and not (args.json or args.csv))
     except (ECGDataError, BundleError, ValueError, OSError) as exc:
         print(f"ecg-af scan: error: {exc}", file=sys.stderr)
         return 2

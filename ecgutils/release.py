@@ -41,13 +41,13 @@ from ecgutils import (
     detector_study,
     ec57,
     episodes,
+    external,
     fileio,
     metrics,
     preprocess,
     records,
     reporting,
     train,
-    windows,
 )
 from ecgutils.progress import progress
 
@@ -165,39 +165,24 @@ def out_of_fold(study: detector_study.DetectorStudy, data_dir: str | os.PathLike
 def external_mitdb(shipped: bundle.Bundle, data_dir: str | os.PathLike | None = None,
                    stream_chunk_s: float = 1.0) -> dict[str, Any]:
     """Step 4: the shipped bundle on all mitdb records (nothing chosen here): window metrics
-    on the 20-s grid (flutter windows left out, as in 03b), EC57 gross episodes, and the live
-    stream's agreement with the batch scan and its onset delays."""
-    ds = datasets.get("mitdb")
+    and EC57 (:func:`ecgutils.external.scan_long_records`), then every record replayed live
+    (:class:`ecgutils.detect.Stream`): agreement with the batch scan and onset delays."""
+    scanned = external.scan_long_records(shipped, "mitdb", model="release", data_dir=data_dir)
     root = datasets.ensure_local("mitdb", data_dir)
-    s = shipped.settings
-    window_rows, scores, delays, identical, stream_seconds, total_s = [], [], [], 0, 0.0, 0.0
-    per_record = {}
-    for name in progress(list(ds.records), "release on mitdb"):
-        rec = records.read_path(root / name, annotator="atr")
-        result = detect.analyse(rec, shipped)
-        reference, _ = ec57.read_rhythm(name, "atr", root)
-        score = ec57.compare(reference, result.episodes, rec.duration_s, record=name)
-        scores.append(score)
-        per_record[name] = {"record_prob": result.record_prob,
-                            "episodes": [(e.start_s, e.end_s) for e in result.episodes],
-                            "ec57": ec57.gross([score])}
-        labels = windows.label_windows(rec.rhythm, result.starts_s, s.window_s, rec.duration_s,
-                                       windows.LabelPolicy())
-        grid = np.isclose(np.mod(result.starts_s, 20.0), 0.0) & (labels["y"].to_numpy() >= 0)
-        window_rows.append(pd.DataFrame({"record": name, "patient": ds.patient_id(name),
-                                         "y": labels["y"].to_numpy()[grid],
-                                         "prob": result.prob[grid]}))
+    batch = dict(zip(scanned.per_record["record"], scanned.per_record["episodes"], strict=True))
+    delays, identical, stream_seconds, total_s = [], 0, 0.0, 0.0
+    for name in progress(list(batch), "release live on mitdb"):
+        rec = records.read_path(root / name)
         live, _ = detect.stream_record(rec, shipped, stream_chunk_s)
-        identical += int(live.episodes == result.episodes)
+        identical += int([(e.start_s, e.end_s) for e in live.episodes] == batch[name])
+        reference, _ = ec57.read_rhythm(name, "atr", root)
         delays += detect.onset_delays(reference, live.events, live.episodes)
         stream_seconds += live.seconds
         total_s += rec.duration_s
-    table = pd.concat(window_rows, ignore_index=True)
-    evaluation = metrics.evaluate(table["y"], table["prob"], table["patient"],
-                                  threshold=s.threshold, n_boot=1000)
-    return {"windows": table, "evaluation": evaluation, "scores": scores,
-            "per_record": per_record, "delays": np.asarray(delays),
-            "stream_identical": identical, "n_records": len(ds.records),
+    by_record = {score.record: score for score in scanned.ec57_scores}
+    return {"evaluation": scanned.evaluation, "scores": scanned.ec57_scores,
+            "record_203": ec57.gross([by_record["203"]]), "delays": np.asarray(delays),
+            "stream_identical": identical, "n_records": len(batch),
             "stream_s_per_s": stream_seconds / total_s}
 
 
@@ -299,8 +284,7 @@ def _keys(cv: dict[str, Any], at_shipped: dict[str, Any], threshold: float,
     gross = ec57.gross(external["scores"])
     for rate in ec57.RATES:
         keys[f"release.detector.mitdb_external.ec57.{rate}"] = gross[rate]
-        keys[f"release.detector.mitdb_203.ec57.{rate}"] = \
-            external["per_record"]["203"]["ec57"][rate]
+        keys[f"release.detector.mitdb_203.ec57.{rate}"] = external["record_203"][rate]
     keys["release.detector.size_mb"] = round(shipped.size_bytes() / 1e6, 3)
     delays = external["delays"]
     keys["stream.detector.mitdb.onset_delay_s_median"] = float(np.median(delays))

@@ -39,10 +39,14 @@ def export_metrics(notebook: str, metrics: dict[str, Any]) -> dict[str, Any]:
     cleaned = {key: _jsonable(key, value) for key, value in metrics.items()}
     allowed = sorted(set(datasets.DATASETS) | set(TOOL_PREFIXES))
     for key in cleaned:
-        if key.split(".", 1)[0] not in allowed or key.count(".") < 2:
+        first = key.split(".", 1)[0]
+        crossed = first.split("_to_")  # external validation: <train>_to_<test>
+        known = first in allowed or (len(crossed) == 2
+                                     and all(name in datasets.DATASETS for name in crossed))
+        if not known or key.count(".") < 2:
             raise ValueError(
-                f"metric key {key!r} must look like <dataset>.<model>.<metric>, with dataset one "
-                f"of {', '.join(allowed)}"
+                f"metric key {key!r} must look like <dataset>.<model>.<metric> (or "
+                f"<train>_to_<test>.<model>.<metric>), with dataset one of {', '.join(allowed)}"
             )
     path = metrics_path(notebook)
     merged = load_metrics(notebook)

@@ -101,11 +101,7 @@ def test_ensemble_predicts_the_mean_of_its_models(tmp_path, model, inputs):
 
 
 # Keras 3 ``clone_model`` copies the compile state (a fresh optimiser with the original's
-# slot variables), so ``bundle.save`` writes a compiled model's Adam moments into the bundle:
-# the file is as large as ``model.save``'s. Strict: this fails loudly once save is fixed.
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="bundle.save keeps the optimiser of a compiled model "
-                   "(keras.models.clone_model copies the compile state)")
+# slot variables), which would put a compiled model's Adam moments into the bundle.
 def test_saved_models_hold_no_optimizer(tmp_path, saved):
     compiled = _detector()
     compiled.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
@@ -281,8 +277,6 @@ def test_load_refuses_a_model_whose_inputs_disagree(tmp_path, saved, input_sampl
 
 
 # JSON allows NaN and Infinity; Settings' multiple-of-step check calls round() on them.
-@pytest.mark.xfail(strict=True, reason="Settings lets ValueError/OverflowError escape on a NaN "
-                   "or infinite window_s and accepts step_s=Infinity")
 @pytest.mark.parametrize("key, value", [("window_s", float("nan")),
                                         ("window_s", float("inf")),
                                         ("step_s", float("inf"))])

@@ -1,0 +1,188 @@
+"""External validation (notebook 07): train on one database, test on another, tune nothing on
+the test side.
+
+* :func:`scan_long_records` — a CinC-trained bundle (:mod:`ecgutils.bundle`) scanned over the
+  long records of mitdb (or AFDB): 20-s windows on a 20-s grid scored against the reference
+  rhythm (flutter windows left out, as in 03b) with patient-bootstrap CIs, and EC57 episodes.
+  The threshold is the bundle's (chosen on CinC) and the episode settings are the bundle's
+  (package defaults: CinC's 9-61-s records hold no episodes to choose them on).
+* :func:`mitdb_to_cinc` — a detector trained on every mitdb patient (early stopping and the
+  threshold on mitdb validation patients), scored on every CinC 2017 record (its centred
+  window, as 03b scores CinC), record-level.
+
+Nothing crosses: a test checks that the two sides share no record.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ecgutils import (
+    bundle,
+    cache,
+    datasets,
+    detect,
+    detector_study,
+    ec57,
+    metrics,
+    records,
+    splits,
+    train,
+    windows,
+)
+from ecgutils.progress import progress
+
+HEADLINE = ("accuracy", "se", "sp", "ppv", "f1", "auroc")
+
+
+@dataclass
+class ExternalResult:
+    """One direction: ``scores`` has one row per scored unit (``group, y, prob``)."""
+
+    train: str
+    test: str
+    model: str
+    scores: pd.DataFrame
+    threshold: float
+    evaluation: dict[str, Any] = field(default_factory=dict)
+    ec57_scores: list[ec57.RecordScore] = field(default_factory=list)
+    per_record: pd.DataFrame | None = None
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.train}_to_{self.test}.{self.model}"
+
+
+def records_present(dataset: str, data_dir: str | os.PathLike | None = None) -> list[str]:
+    """Records of ``dataset`` whose signals are on disk (AFDB here: none — only its RECORDS
+    and checksums are shared); empty when the dataset cannot be had at all."""
+    from ecgutils.errors import ECGDataError
+
+    try:
+        root = datasets.ensure_local(dataset, data_dir)
+        names = datasets.record_names(dataset, data_dir)
+    except ECGDataError:
+        return []
+    ds = datasets.get(dataset)
+    return [name for name in names if (root / f"{name}.hea").is_file()
+            and name not in ds.no_signal_records]
+
+
+def scan_long_records(shipped: bundle.Bundle, dataset: str = "mitdb",
+                      names: list[str] | None = None, model: str = "detector",
+                      train: str = "cinc2017", data_dir: str | os.PathLike | None = None,
+                      n_boot: int = 1000, seed: int = 0) -> ExternalResult:
+    """Scan ``dataset``'s records with a bundle trained elsewhere; window metrics and EC57."""
+    ds = datasets.get(dataset)
+    root = datasets.ensure_local(dataset, data_dir)
+    names = list(names if names is not None else ds.records)
+    s = shipped.settings
+    rows, per_record, scores = [], [], []
+    for name in progress(names, f"{train} -> {dataset}"):
+        rec = records.read_path(root / name, annotator=ds.annotator)
+        result = detect.analyse(rec, shipped)
+        labels = windows.label_windows(rec.rhythm, result.starts_s, s.window_s, rec.duration_s,
+                                       windows.LabelPolicy())
+        y = labels["y"].to_numpy()
+        grid = np.isclose(np.mod(result.starts_s, 20.0), 0.0) & (y >= 0)
+        rows.append(pd.DataFrame({"record": name, "group": ds.patient_id(name), "y": y[grid],
+                                  "prob": result.prob[grid], "start_s": result.starts_s[grid]}))
+        reference, _ = ec57.read_rhythm(name, ds.annotator, root)
+        score = ec57.compare(reference, result.episodes, rec.duration_s, record=name)
+        scores.append(score)
+        per_record.append({"record": name, "record_prob": result.record_prob,
+                           "af_burden": result.af_burden, "n_episodes": len(result.episodes),
+                           "episodes": [(e.start_s, e.end_s) for e in result.episodes],
+                           "realtime_factor": result.realtime_factor})
+    table = pd.concat(rows, ignore_index=True)
+    out = ExternalResult(train, dataset, model, table, s.threshold, ec57_scores=scores,
+                         per_record=pd.DataFrame(per_record))
+    out.evaluation = metrics.evaluate(table["y"], table["prob"], table["group"],
+                                      threshold=s.threshold, n_boot=n_boot, seed=seed)
+    return out
+
+
+def mitdb_to_cinc(mitdb: cache.Entry, cinc: cache.Entry, cfg: train.TrainConfig,
+                  hyper: dict[str, Any] | None = None, n_boot: int = 1000,
+                  validation_fraction: float = 0.2) -> ExternalResult:
+    """A detector trained on all mitdb patients (10-s grid, ambiguous and flutter windows
+    left out; validation patients carved out for early stopping and the threshold) and
+    scored on the centred window of every CinC 2017 record."""
+    manifest = mitdb.tables["manifest"]
+    windows_all = detector_study.window_set(mitdb)
+    start = manifest["start_s"].to_numpy()
+    usable = ((manifest["label"] != windows.AFL_LABEL).to_numpy()
+              & np.isclose(np.mod(start, 10.0), 0.0)
+              & ~manifest["ambiguous"].to_numpy(dtype=bool))
+    rows = np.flatnonzero(usable)
+    # One grouped split of the patients: its training and validation parts (no test part
+    # is needed: CinC is the test).
+    fold = splits.grouped_folds(windows_all.af[rows], windows_all.groups[rows],
+                                n_splits=max(2, round(1 / validation_fraction)),
+                                seed=cfg.seed)[0]
+    train_rows = rows[np.concatenate([fold.train, fold.test])]
+    val_rows = rows[fold.validation]
+    splits.assert_disjoint(train=windows_all.groups[train_rows],
+                           validation=windows_all.groups[val_rows])
+    dcfg = train.DetectorConfig(crops=False, n_classes=1, aggregate=False)
+    settings = {"input_samples": int(windows_all.X.shape[1]),
+                "n_rr_features": int(windows_all.R.shape[1]), "n_classes": 1, **(hyper or {})}
+    from ecgutils import models
+
+    result = train.fit_detector(lambda: models.detector(**settings),
+                                windows_all.take(train_rows), windows_all.take(val_rows),
+                                cfg, dcfg)
+    centre = detector_study.centre_rows(cinc)
+    test = detector_study.window_set(cinc, centre)
+    assert_no_shared_records(windows_all.groups[np.concatenate([train_rows, val_rows])],
+                             test.groups)
+    prob = train.predict_af(result.model, test)
+    scores = pd.DataFrame({"group": test.groups, "y": test.af, "prob": prob})
+    out = ExternalResult("mitdb", "cinc2017", "detector", scores, result.threshold)
+    out.evaluation = metrics.evaluate(scores["y"], scores["prob"], scores["group"],
+                                      threshold=result.threshold, n_boot=n_boot, seed=cfg.seed)
+    return out
+
+
+def assert_no_shared_records(train_groups: np.ndarray, test_groups: np.ndarray) -> None:
+    """Training and test sides share no patient or record (ids carry their database)."""
+    shared = set(map(str, np.unique(train_groups))) & set(map(str, np.unique(test_groups)))
+    if shared:
+        raise splits.LeakageError(f"train and test share {len(shared)} record(s), e.g. "
+                                  f"{sorted(shared)[:5]}")
+
+
+def keys(result: ExternalResult) -> dict[str, Any]:
+    """``<train>_to_<test>.<model>.external.<metric>`` (+ ``_ci95``) and, for long records,
+    ``<train>_to_<test>.<model>.ec57.<rate>``."""
+    from ecgutils import reporting
+
+    ev = result.evaluation
+    out = reporting.evaluation_keys(f"{result.prefix}.external", ev, HEADLINE)
+    out[f"{result.prefix}.external.threshold"] = result.threshold
+    if result.ec57_scores:
+        gross = ec57.gross(result.ec57_scores)
+        for rate in ec57.RATES:
+            out[f"{result.prefix}.ec57.{rate}"] = gross[rate]
+    return reporting.defined(out)
+
+
+def table_row(result: ExternalResult, within: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One row of 07's table: the external numbers beside the in-database grouped F1/AUROC."""
+    ev = result.evaluation
+    row = {"train": result.train, "test": result.test, "model": result.model,
+           "scored": "windows" if result.ec57_scores else "records",
+           "patients": ev["n_patients"], "AF": ev["n_windows_af"],
+           **metrics.summary_row(ev, HEADLINE), "threshold": round(result.threshold, 3)}
+    if result.ec57_scores:
+        gross = ec57.gross(result.ec57_scores)
+        row["EC57 Se/+P/DSe/D+P"] = " / ".join(f"{100 * gross[r]:.0f}" for r in ec57.RATES)
+    if within:
+        row["in-database F1"] = within.get("f1")
+        row["in-database AUROC"] = within.get("auroc")
+    return row

@@ -1,0 +1,62 @@
+"""External validation (notebook 07): nothing crosses databases, AFDB's absence is handled,
+and a CinC-trained bundle is scored on mitdb windows and EC57 episodes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ecgutils import beats, bundle, external, models, reporting, splits, train
+
+
+@pytest.fixture(scope="module")
+def tiny_bundle(tmp_path_factory) -> bundle.Bundle:
+    train.seed_all(0)
+    model = models.detector(input_samples=2500, n_rr_features=len(beats.FEATURES), n_classes=1)
+    settings = bundle.Settings(
+        fs=125.0, leads=["MLII"], low_hz=0.5, high_hz=40.0, filter_order=4,
+        normalisation="zscore", window_s=20.0, step_s=10.0, short_policy="wrap",
+        min_record_s=9.0, block_s=60.0, margin_s=5.0, aggregation="mean", threshold=0.5,
+        episode={"on_threshold": None, "hysteresis": 0.1, "min_episode_s": 30.0,
+                 "merge_gap_s": 0.0},
+        rr_features=list(beats.FEATURES), label_map={"not AF": 0, "AF": 1})
+    return bundle.load(bundle.save(tmp_path_factory.mktemp("b") / "tiny", [model], settings))
+
+
+def test_afdb_without_signals_has_no_records_present(afdb_root):
+    # The shared AFDB holds RECORDS and SHA256SUMS only: 07 must skip its rows, not fail.
+    assert (afdb_root / "RECORDS").is_file()
+    assert external.records_present("afdb") == []
+
+
+def test_records_present_lists_mitdb(mitdb_root):
+    assert len(external.records_present("mitdb")) == 48
+
+
+def test_shared_records_across_databases_are_refused():
+    external.assert_no_shared_records(np.array(["mitdb:100", "mitdb:201"]),
+                                      np.array(["cinc2017:A00001"]))
+    with pytest.raises(splits.LeakageError, match="share 1"):
+        external.assert_no_shared_records(np.array(["mitdb:100", "mitdb:201"]),
+                                          np.array(["mitdb:201", "cinc2017:A00001"]))
+
+
+def test_external_keys_are_accepted_and_unknown_databases_refused():
+    reporting.export_metrics("t_external", {"cinc2017_to_mitdb.detector.external.f1": 0.5})
+    with pytest.raises(ValueError, match="train>_to_<test"):
+        reporting.export_metrics("t_external", {"holter_to_mitdb.detector.external.f1": 0.5})
+
+
+def test_scan_long_records_scores_grid_windows_and_episodes(tiny_bundle, mitdb_root):
+    result = external.scan_long_records(tiny_bundle, "mitdb", ["201", "203"], n_boot=50)
+    scores = result.scores
+    assert set(scores["record"]) == {"201", "203"}
+    assert np.allclose(np.mod(scores["start_s"], 20.0), 0.0)
+    assert set(scores["y"]) <= {0, 1} and scores["y"].sum() > 0
+    # 201 and 202 are one patient; ids carry their database.
+    assert set(scores["group"]) == {"mitdb:201", "mitdb:203"}
+    assert [s.record for s in result.ec57_scores] == ["201", "203"]
+    keys = external.keys(result)
+    assert keys["cinc2017_to_mitdb.detector.external.threshold"] == 0.5
+    assert "cinc2017_to_mitdb.detector.ec57.episode_se" in keys
+    assert result.evaluation["n_patients"] == 2
