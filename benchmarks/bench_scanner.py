@@ -104,10 +104,30 @@ def main() -> None:
         "scanner.detector.realtime_factor": factor,
         "scanner.detector.holter_24h_s": rows[0]["seconds"] * 24 * 3600 / rec.duration_s,
         "scanner.detector.stream_compute_s_per_s": stream_s / 3600})
+    reporting.tables_path("bench_scanner").unlink(missing_ok=True)
+    reporting.export_table("bench_scanner", "Scanner throughput, one core (make bench-scanner)",
+                           "\n".join(lines[4:]))
+    reporting.export_table("bench_scanner", "ecg-af scan data/raw/mitdb/203 --reference atr",
+                           "```\n" + cli_run(rec_203=datasets.ensure_local("mitdb") / "203")
+                           + "```")
     atomic_write_json(out / "metrics" / "bench_scanner.run.json", {
         "name": "bench_scanner", "status": "ok", "profile": "default",
         "wall_s": round(sum(r["seconds"] for r in rows), 1), "commit": reporting.git_commit()})
     print("\n".join(lines))
+
+
+def cli_run(rec_203: Path) -> str:
+    """The command line itself on mitdb 203 (annotation file into a temporary folder)."""
+    import subprocess
+    import tempfile
+
+    script = Path(sys.executable).with_name("ecg-af")
+    command = [str(script)] if script.is_file() else [sys.executable, "-m", "ecgutils.detect"]
+    with tempfile.TemporaryDirectory() as folder:
+        done = subprocess.run([*command, "scan", str(rec_203), "--reference", "atr",
+                               "--out-dir", folder], capture_output=True, text=True,
+                              check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    return done.stdout.replace(folder, "<out-dir>")
 
 
 if __name__ == "__main__":

@@ -16,21 +16,13 @@ import keras
 import numpy as np
 import pytest
 
-from ecgutils import beats, bundle, models, train
+from ecgutils import beats, bundle, models, release, train
 from ecgutils.bundle import BundleError
 
 
 def make_settings(**changes) -> bundle.Settings:
-    base = bundle.Settings(
-        fs=125.0, leads=["MLII", "II", "ECG"], low_hz=0.5, high_hz=40.0, filter_order=4,
-        normalisation="zscore", window_s=20.0, step_s=10.0, short_policy="wrap",
-        min_record_s=9.0, block_s=60.0, margin_s=5.0, aggregation="mean", threshold=0.545,
-        episode={"on_threshold": None, "hysteresis": 0.1, "min_episode_s": 30.0,
-                 "merge_gap_s": 0.0},
-        rr_features=list(beats.FEATURES), label_map={"not AF": 0, "AF": 1},
-        training={"data": "none (untrained test model)"}, versions={"keras": keras.__version__},
-        commit="test")
-    return dataclasses.replace(base, **changes)
+    """The release's settings (:func:`ecgutils.release.settings`) with ``changes``."""
+    return dataclasses.replace(release.settings(0.545), **changes)
 
 
 def _detector(input_samples: int = 2500, n_rr: int = len(beats.FEATURES)) -> keras.Model:

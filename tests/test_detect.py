@@ -22,7 +22,7 @@ import pytest
 import wfdb
 from scipy import stats
 
-from ecgutils import beats, bundle, detect, ec57, episodes, models, records, rhythm, train
+from ecgutils import beats, bundle, detect, ec57, episodes, models, records, release, rhythm, train
 from ecgutils.errors import (
     ECGDataError,
     RecordFormatError,
@@ -34,14 +34,8 @@ ERROR_PREFIX = "ecg-af scan: error:"
 
 
 def make_settings(**changes) -> bundle.Settings:
-    base = bundle.Settings(
-        fs=125.0, leads=["MLII", "II", "ECG"], low_hz=0.5, high_hz=40.0, filter_order=4,
-        normalisation="zscore", window_s=20.0, step_s=10.0, short_policy="wrap",
-        min_record_s=9.0, block_s=60.0, margin_s=5.0, aggregation="mean", threshold=0.5,
-        episode={"on_threshold": None, "hysteresis": 0.1, "min_episode_s": 30.0,
-                 "merge_gap_s": 0.0},
-        rr_features=list(beats.FEATURES), label_map={"not AF": 0, "AF": 1})
-    return dataclasses.replace(base, **changes)
+    """The release's settings (:func:`ecgutils.release.settings`) with ``changes``."""
+    return dataclasses.replace(release.settings(0.5), **changes)
 
 
 # Hysteresis 0 and a merge gap: several episodes per record, so offsets happen mid-record.

@@ -6,20 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ecgutils import beats, bundle, external, models, reporting, splits, train
+from ecgutils import beats, bundle, external, models, release, reporting, splits, train
 
 
 @pytest.fixture(scope="module")
 def tiny_bundle(tmp_path_factory) -> bundle.Bundle:
     train.seed_all(0)
     model = models.detector(input_samples=2500, n_rr_features=len(beats.FEATURES), n_classes=1)
-    settings = bundle.Settings(
-        fs=125.0, leads=["MLII"], low_hz=0.5, high_hz=40.0, filter_order=4,
-        normalisation="zscore", window_s=20.0, step_s=10.0, short_policy="wrap",
-        min_record_s=9.0, block_s=60.0, margin_s=5.0, aggregation="mean", threshold=0.5,
-        episode={"on_threshold": None, "hysteresis": 0.1, "min_episode_s": 30.0,
-                 "merge_gap_s": 0.0},
-        rr_features=list(beats.FEATURES), label_map={"not AF": 0, "AF": 1})
+    settings = release.settings(0.5)
     return bundle.load(bundle.save(tmp_path_factory.mktemp("b") / "tiny", [model], settings))
 
 
