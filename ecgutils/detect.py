@@ -392,14 +392,15 @@ def stream_record(rec: records.Record, bundle: Bundle | None = None,
 def onset_delays(reference: list[rhythm.Interval], events: list[Event],
                  detected: list[rhythm.Interval]) -> list[float]:
     """Seconds from each reference AF onset to the onset event of the first detected episode
-    that overlaps that reference episode; 0 when that event came before the reference onset
-    (AF was already being called). Reference episodes never detected are left out."""
+    that overlaps that reference episode. Zero or negative where that event came before the
+    reference onset: the monitor was already calling AF (an episode that began early, or
+    one still running from earlier AF). Reference episodes never detected are left out."""
     onsets = {e.time_s: e.emitted_at_s for e in events if e.kind == "onset"}
     delays = []
     for ref in rhythm.episodes(reference, rhythm.AF):
         hits = [d for d in detected if d.start_s < ref.end_s and ref.start_s < d.end_s]
         if hits:
-            delays.append(max(0.0, onsets[hits[0].start_s] - ref.start_s))
+            delays.append(onsets[hits[0].start_s] - ref.start_s)
     return delays
 
 
@@ -541,7 +542,8 @@ def _describe(row: dict[str, Any]) -> str:
                      f"{_pct(row['episode_se'])} +P {_pct(row['episode_ppv'])}, duration Se "
                      f"{_pct(row['duration_se'])} +P {_pct(row['duration_ppv'])}")
     if "onset_delays_s" in row:
-        lines.append(f"  live onset delays (s): {row['onset_delays_s']}")
+        lines.append(f"  live onset delays (s; <= 0: AF already being called): "
+                     f"{row['onset_delays_s']}")
     if "plot" in row:
         lines.append(f"  figure: {row['plot']}")
     return "\n".join(lines)
