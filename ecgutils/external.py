@@ -31,6 +31,7 @@ from ecgutils import (
     ec57,
     metrics,
     records,
+    rhythm,
     splits,
     train,
     windows,
@@ -90,8 +91,10 @@ def scan_long_records(shipped: bundle.Bundle, dataset: str = "mitdb",
                                        windows.LabelPolicy())
         y = labels["y"].to_numpy()
         grid = np.isclose(np.mod(result.starts_s, 20.0), 0.0) & (y >= 0)
+        centre = result.starts_s[grid] + s.window_s / 2
         rows.append(pd.DataFrame({"record": name, "group": ds.patient_id(name), "y": y[grid],
-                                  "prob": result.prob[grid], "start_s": result.starts_s[grid]}))
+                                  "prob": result.prob[grid], "start_s": result.starts_s[grid],
+                                  "rhythm": rhythm.labels_at(rec.rhythm, centre, "?")}))
         reference, _ = ec57.read_rhythm(name, ds.annotator, root)
         score = ec57.compare(reference, result.episodes, rec.duration_s, record=name)
         scores.append(score)
@@ -105,6 +108,21 @@ def scan_long_records(shipped: bundle.Bundle, dataset: str = "mitdb",
     out.evaluation = metrics.evaluate(table["y"], table["prob"], table["group"],
                                       threshold=s.threshold, n_boot=n_boot, seed=seed)
     return out
+
+
+def false_af_by_rhythm(result: ExternalResult) -> pd.DataFrame:
+    """Windows called AF that are not AF, by the reference rhythm at the window's centre:
+    which rhythms the model mistakes for AF on the external database."""
+    table = result.scores
+    called = table["prob"] >= result.threshold
+    non_af = table[table["y"] == 0]
+    wrong = table[called & (table["y"] == 0)]
+    out = pd.DataFrame({"windows": non_af.groupby("rhythm").size(),
+                        "called AF": wrong.groupby("rhythm").size()}).fillna(0).astype(int)
+    out["share"] = (out["called AF"] / out["windows"]).round(3)
+    out["records"] = wrong.groupby("rhythm")["record"].apply(
+        lambda r: ", ".join(sorted(set(r))[:4]))
+    return out.sort_values("called AF", ascending=False).fillna("")
 
 
 def mitdb_to_cinc(mitdb: cache.Entry, cinc: cache.Entry, cfg: train.TrainConfig,

@@ -181,6 +181,7 @@ def external_mitdb(shipped: bundle.Bundle, data_dir: str | os.PathLike | None = 
         total_s += rec.duration_s
     by_record = {score.record: score for score in scanned.ec57_scores}
     return {"evaluation": scanned.evaluation, "scores": scanned.ec57_scores,
+            "false_af": external.false_af_by_rhythm(scanned),
             "record_203": ec57.gross([by_record["203"]]), "delays": np.asarray(delays),
             "stream_identical": identical, "n_records": len(batch),
             "stream_s_per_s": stream_seconds / total_s}
@@ -368,8 +369,14 @@ def model_card(shipped: bundle.Bundle, cv: dict[str, Any], at_shipped: dict[str,
         "that began early or was still running). Live compute: "
         f"{external['stream_s_per_s'] * 1000:.2f} ms per second of ECG.",
         "",
-        "## Known failure modes (CinC out-of-fold errors)",
+        "## Known failure modes",
+        "CinC out-of-fold errors, per reference class:",
         errors,
+        "",
+        "mitdb (external) non-AF windows called AF, by the reference rhythm at the window "
+        "centre (mitdb's rhythm annotations: (N sinus, (B bigeminy, (SVTA, (T trigeminy, "
+        "(AFL flutter windows are left out of scoring, etc.):",
+        _false_af_lines(external["false_af"]),
         "",
         "Noise stress with real NSTDB noise (notebook 08) does not exist yet.",
     ]
@@ -386,6 +393,13 @@ def release_table(cv: dict[str, Any], external: dict[str, Any]) -> pd.DataFrame:
              "EC57 gross Se/+P/DSe/D+P": " / ".join(f"{100 * gross[r]:.0f}"
                                                    for r in ec57.RATES)}]
     return pd.DataFrame(rows)
+
+
+def _false_af_lines(table: pd.DataFrame) -> str:
+    rows = table[table["called AF"] > 0].head(8)
+    return "\n".join(f"- {rhythm_name}: {row['called AF']} of {row['windows']} windows "
+                     f"({100 * row['share']:.0f} %), records {row['records']}"
+                     for rhythm_name, row in rows.iterrows())
 
 
 def _failure_modes(oof: pd.DataFrame, threshold: float) -> str:
