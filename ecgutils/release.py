@@ -373,9 +373,11 @@ def model_card(shipped: bundle.Bundle, cv: dict[str, Any], at_shipped: dict[str,
         "CinC out-of-fold errors, per reference class:",
         errors,
         "",
-        "mitdb (external) non-AF windows called AF, by the reference rhythm at the window "
-        "centre (mitdb's rhythm annotations: (N sinus, (B bigeminy, (SVTA, (T trigeminy, "
-        "(AFL flutter windows are left out of scoring, etc.):",
+        "mitdb (external): windows labelled non-AF (under 50 % AF) that it calls AF, by the "
+        "reference rhythm at the window centre (mitdb's rhythm codes: N sinus, B bigeminy, "
+        "T trigeminy, NOD nodal, VT ventricular tachycardia, SVTA supraventricular "
+        "tachyarrhythmia, P paced, AFIB a window centred in AF but under 50 % AF; flutter "
+        "windows are not scored):",
         _false_af_lines(external["false_af"]),
         "",
         "Noise stress with real NSTDB noise (notebook 08) does not exist yet.",
