@@ -667,3 +667,36 @@ def scan_timeline(result: Any, reference: Sequence[rhythm.Interval], path: str |
     plt.close(fig)
     return path
 
+
+
+def snr_curves(results: pd.DataFrame, name: str, metric: str = "f1") -> plt.Figure:
+    """``metric`` against SNR, one panel per noise, one line per model with its CI; each
+    model's clean value as a dashed line (:func:`ecgutils.noise_study.evaluate` rows)."""
+    noisy = results[results["condition"] != "clean"]
+    noises = sorted(noisy["noise"].unique())
+    if not noises:
+        raise ValueError("no noisy condition to draw")
+    models = list(dict.fromkeys(results["model"]))
+    colours = dict(zip(models, sns.color_palette("colorblind", len(models)), strict=True))
+    fig, axes = plt.subplots(1, len(noises), figsize=(4.5 * len(noises), 3.4), sharey=True,
+                             squeeze=False)
+    for ax, noise_name in zip(axes[0], noises, strict=True):
+        for model in models:
+            part = noisy[(noisy["noise"] == noise_name) & (noisy["model"] == model)]
+            part = part.sort_values("snr_db")
+            low = [ci[0] if isinstance(ci, list | tuple) else np.nan
+                   for ci in part[f"{metric}_ci95"]]
+            high = [ci[1] if isinstance(ci, list | tuple) else np.nan
+                    for ci in part[f"{metric}_ci95"]]
+            ax.errorbar(part["snr_db"], part[metric],
+                        yerr=[part[metric] - np.array(low), np.array(high) - part[metric]],
+                        marker="o", capsize=3, color=colours[model], label=model)
+            clean = results[(results["condition"] == "clean") & (results["model"] == model)]
+            if len(clean):
+                ax.axhline(clean[metric].iloc[0], color=colours[model], ls="--", lw=0.8)
+        ax.set(title=f"NSTDB {noise_name}", xlabel="SNR (dB)", ylim=(0, 1))
+        ax.invert_xaxis()
+    axes[0][0].set_ylabel(f"{metric} (dashed: clean)")
+    axes[0][-1].legend(fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, name)
