@@ -141,6 +141,7 @@ class _Pipeline:
         self.n_raw = 0                # samples received
         self.next_block = 0
         self.cond = np.zeros(0)       # conditioned samples from cond_offset on
+        self.cond_parts: list[np.ndarray] = []  # blocks conditioned since the last join
         self.cond_offset = 0
         self.n_cond = 0
         self.beat_s: list[np.ndarray] = []
@@ -188,7 +189,7 @@ class _Pipeline:
             signal.bandpass(chunk, self.fs, s.low_hz, s.high_hz, s.filter_order), self.fs, s.fs)
         first = (core_start - chunk_start) * self.up // self.down
         length = -(-core_end * self.up // self.down) - core_start * self.up // self.down
-        self.cond = np.concatenate([self.cond, conditioned[first:first + length]])
+        self.cond_parts.append(conditioned[first:first + length])  # joined once per advance
         self.n_cond += length
         peaks = beats.detect(chunk, self.fs) + chunk_start
         peaks = peaks[(peaks >= core_start) & (peaks < core_end)]
@@ -196,6 +197,9 @@ class _Pipeline:
 
     def _windows(self, final: bool) -> int:
         s = self.s
+        if self.cond_parts:
+            self.cond = np.concatenate([self.cond, *self.cond_parts])
+            self.cond_parts = []
         beat_s = np.concatenate(self.beat_s) if self.beat_s else np.zeros(0)
         if final and self.n_cond < self.window and not self.starts_s:
             if s.short_policy == "error":
