@@ -463,7 +463,7 @@ def scan(
         _writable(folder)
     rows = []
     for path in paths:
-        rec = records.read_path(path, lead)
+        rec = records.read_path(path, lead, preferred=bundle.settings.leads)
         truth = []
         if reference:  # read as epicmp reads it, so that both score the same
             truth, _ = ec57.read_rhythm(rec.name, reference, Path(path).expanduser().parent)

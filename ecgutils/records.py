@@ -170,6 +170,7 @@ def read_path(
     path: str | os.PathLike,
     lead: str | int | None = None,
     annotator: str | None = None,
+    preferred: tuple[str, ...] | list[str] = PREFERRED_LEADS,
 ) -> Record:
     """Read one lead of any WFDB record, at its own sampling rate (the scanner's reader).
 
@@ -180,9 +181,11 @@ def read_path(
         or ``.mat`` is dropped. CinC 2017 ``.mat`` records and ``.dat`` records both work.
     lead : str or int, optional
         Signal name (``"MLII"``) or 0-based index (``1`` or ``"1"``); default the first of
-        :data:`PREFERRED_LEADS` the header has, else signal 0.
+        ``preferred`` the header has, else signal 0.
     annotator : str, optional
         Reference annotation file to read rhythm intervals and beats from (``"atr"``).
+    preferred : sequence of str
+        Lead names tried in order when ``lead`` is None (a model bundle's ``leads``).
 
     Returns
     -------
@@ -210,7 +213,7 @@ def read_path(
                                 f"{len(names)}")
     if not header.fs or float(header.fs) <= 0:
         raise RecordFormatError(f"{path}.hea gives no sampling frequency")
-    channel = _channel_of(names, lead, path)
+    channel = _channel_of(names, lead, path, preferred)
     fs = float(header.fs)
     signal = _read_signal(path, header, channel)
     what = f"record {path} lead {names[channel]}"
@@ -239,9 +242,10 @@ def read_path(
                   clip_limits_mv=_clip_limits_mv(header, channel))
 
 
-def _channel_of(names: list[str], lead: str | int | None, path: Path) -> int:
+def _channel_of(names: list[str], lead: str | int | None, path: Path,
+                preferred: tuple[str, ...] | list[str]) -> int:
     if lead is None:
-        return next((names.index(name) for name in PREFERRED_LEADS if name in names), 0)
+        return next((names.index(name) for name in preferred if name in names), 0)
     if isinstance(lead, int) or (isinstance(lead, str) and lead.isdigit()
                                  and lead not in names):
         index = int(lead)
