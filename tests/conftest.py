@@ -8,6 +8,8 @@ tests are skipped with the reason — CI always has ``../shared``.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -82,3 +84,22 @@ def afdb_root() -> Path:
 @pytest.fixture(scope="session")
 def nstdb_root() -> Path:
     return _local_dataset("nstdb")
+
+
+BUILD_SCRIPT = SHARED_DATA.parent / "tools" / "build-wfdb-tools.sh"
+
+
+@pytest.fixture(scope="session")
+def wfdb_tools(tmp_path_factory) -> Path:
+    """WFDB 10.7.0's reference programs (epicmp, sumstats, nst, sigamp, bxb; GPL), built from
+    the shared source tarball as test oracles (~30 s); skipped where they cannot be built."""
+    if not BUILD_SCRIPT.is_file():
+        pytest.skip(f"{BUILD_SCRIPT} is absent: cannot build the WFDB reference programs")
+    missing = [tool for tool in ("gcc", "make", "tar", "xz") if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"cannot build the WFDB reference programs without {', '.join(missing)}")
+    out = tmp_path_factory.mktemp("wfdbtools")
+    built = subprocess.run(["bash", str(BUILD_SCRIPT), str(out)], capture_output=True,
+                           text=True, timeout=600)
+    assert built.returncode == 0, f"building WFDB tools failed:\n{built.stdout}{built.stderr}"
+    return out

@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -27,9 +26,6 @@ from ecgutils.ec57_cases import END_S, HAND_CASES, af, afl, normal
 from ecgutils.errors import RecordFormatError
 from ecgutils.rhythm import AF, AFL, Interval
 
-BUILD_SCRIPT = Path(__file__).resolve().parents[1].parent / "shared" / "tools" / (
-    "build-wfdb-tools.sh"
-)
 FS = 360.0
 VARIANTS = {"no_exclusions": False, "afl_excluded": True}  # id -> exclude_reference_afl
 
@@ -287,21 +283,6 @@ def test_record_201_from_the_five_minute_mark(mitdb_root):
 
 
 # --- the oracle: WFDB's epicmp and sumstats ---------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def wfdb_tools(tmp_path_factory) -> Path:
-    """epicmp and sumstats of WFDB 10.7.0, built from the shared source tarball (~3 s)."""
-    if not BUILD_SCRIPT.is_file():
-        pytest.skip(f"{BUILD_SCRIPT} is absent: cannot build the WFDB reference programs")
-    missing = [tool for tool in ("gcc", "make", "tar", "xz") if shutil.which(tool) is None]
-    if missing:
-        pytest.skip(f"cannot build the WFDB reference programs without {', '.join(missing)}")
-    out = tmp_path_factory.mktemp("wfdbtools")
-    built = subprocess.run(["bash", str(BUILD_SCRIPT), str(out)], capture_output=True,
-                           text=True, timeout=600)
-    assert built.returncode == 0, f"building WFDB tools failed:\n{built.stdout}{built.stderr}"
-    return out
 
 
 def _ms(text: str) -> int:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import shutil
 import subprocess
 from functools import lru_cache
 from pathlib import Path
@@ -23,30 +22,12 @@ from scipy import signal as scipy_signal
 
 from ecgutils import noise
 
-BUILD_SCRIPT = Path(__file__).resolve().parents[1].parent / "shared" / "tools" / (
-    "build-wfdb-tools.sh"
-)
 FS = 360.0
 MITDB_ADC_ZERO = 1024  # nst subtracts the ECG's ADC zero and writes ADC zero 0
 GAIN = 200.0  # adu/mV of mitdb and (by WFDB's default) of nstdb
 NOISE_ON_S = (300.0, 420.0)  # nst's first noise-on segment: 5:00-7:00
 NST_CASES = [(record, noise_name, snr)
              for record in ("100", "217") for noise_name in ("ma", "bw") for snr in (6.0, 0.0)]
-
-
-@pytest.fixture(scope="session")
-def wfdb_tools(tmp_path_factory) -> Path:
-    """nst and sigamp of WFDB 10.7.0, built from the shared source tarball."""
-    if not BUILD_SCRIPT.is_file():
-        pytest.skip(f"{BUILD_SCRIPT} is absent: cannot build the WFDB reference programs")
-    missing = [tool for tool in ("gcc", "make", "tar", "xz") if shutil.which(tool) is None]
-    if missing:
-        pytest.skip(f"cannot build the WFDB reference programs without {', '.join(missing)}")
-    out = tmp_path_factory.mktemp("wfdbtools")
-    built = subprocess.run(["bash", str(BUILD_SCRIPT), str(out)], capture_output=True,
-                           text=True, timeout=600)
-    assert built.returncode == 0, f"building WFDB tools failed:\n{built.stdout}{built.stderr}"
-    return out
 
 
 @pytest.fixture(scope="session")
