@@ -76,7 +76,6 @@ class ScanResult:
     """One recording, scanned."""
 
     record: str
-    path: str
     fs: float
     lead: str
     n_samples: int
@@ -312,7 +311,7 @@ def analyse(rec: records.Record, bundle: Bundle | None = None,
     s = bundle.settings
     found = episodes.detect(starts, prob, s.threshold, s.window_s, s.step_s, rec.duration_s,
                             s.episode_params())
-    return ScanResult(rec.name, "", rec.fs, rec.lead, rec.n_samples, starts, prob, s.threshold,
+    return ScanResult(rec.name, rec.fs, rec.lead, rec.n_samples, starts, prob, s.threshold,
                       found, time.perf_counter() - began, s.window_s)
 
 
@@ -387,7 +386,7 @@ def stream_record(rec: records.Record, bundle: Bundle | None = None,
     for lo in range(0, rec.n_samples, chunk):
         live.push(rec.signal[lo:lo + chunk])
     live.close()
-    result = ScanResult(rec.name, "", rec.fs, rec.lead, rec.n_samples, live.starts_s, live.prob,
+    result = ScanResult(rec.name, rec.fs, rec.lead, rec.n_samples, live.starts_s, live.prob,
                         live.bundle.settings.threshold, live.episodes, live.seconds,
                         live.bundle.settings.window_s, list(live.events))
     return result, live
