@@ -87,10 +87,7 @@ def scan_long_records(shipped: bundle.Bundle, dataset: str = "mitdb",
     for name in progress(names, f"{train} -> {dataset}"):
         rec = records.read_path(root / name, annotator=ds.annotator)
         result = detect.analyse(rec, shipped)
-        labels = windows.label_windows(rec.rhythm, result.starts_s, s.window_s, rec.duration_s,
-                                       windows.LabelPolicy())
-        y = labels["y"].to_numpy()
-        grid = np.isclose(np.mod(result.starts_s, 20.0), 0.0) & (y >= 0)
+        grid, y = scored_windows(rec, result.starts_s, s.window_s)
         centre = result.starts_s[grid] + s.window_s / 2
         rows.append(pd.DataFrame({"record": name, "group": ds.patient_id(name), "y": y[grid],
                                   "prob": result.prob[grid], "start_s": result.starts_s[grid],
@@ -108,6 +105,21 @@ def scan_long_records(shipped: bundle.Bundle, dataset: str = "mitdb",
     out.evaluation = metrics.evaluate(table["y"], table["prob"], table["group"],
                                       threshold=s.threshold, n_boot=n_boot, seed=seed)
     return out
+
+
+def scored_windows(rec: records.Record, starts_s: np.ndarray, window_s: float
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Which scanned windows of a long record are scored, and their labels: starts on the
+    20-s grid (03b's test windows) whose label is AF or non-AF (flutter windows left out).
+
+    Returns
+    -------
+    (mask, y) : boolean mask over ``starts_s`` and every window's label (1, 0 or -1)
+    """
+    labels = windows.label_windows(rec.rhythm, starts_s, window_s, rec.duration_s,
+                                   windows.LabelPolicy())
+    y = labels["y"].to_numpy()
+    return np.isclose(np.mod(starts_s, 20.0), 0.0) & (y >= 0), y
 
 
 def false_af_by_rhythm(result: ExternalResult) -> pd.DataFrame:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ecgutils import baseline, beats, bundle, datasets, detect, metrics, noise, records, windows
+from ecgutils import baseline, beats, bundle, datasets, detect, external, metrics, noise, records
 from ecgutils.progress import progress
 
 SNRS_DB = (24, 18, 12, 6, 0, -6)
@@ -84,18 +84,11 @@ def run(shipped: bundle.Bundle, names: list[str], noises: dict[str, NoiseRecord]
     for name in progress(names, "noise stress"):
         rec = records.read_path(root / name, annotator=ds.annotator)
         power = noise.signal_power(rec.signal, rec.fs, rec.beat_samples, rec.beat_symbols)
-        conditions = [(CLEAN, "none", np.inf, rec.signal)]
-        for noise_name, nr in noises.items():
-            for snr in snrs_db:
-                noisy = noise.mix(rec.signal, rec.fs, nr.test, nr.fs, snr, power, nr.power_mv2)
-                conditions.append((condition_name(noise_name, snr), noise_name, snr, noisy))
-        for condition, noise_name, snr, signal_mv in conditions:
-            noisy_rec = dataclasses.replace(rec, signal=signal_mv)
-            result = detect.analyse(noisy_rec, shipped)
-            labels = windows.label_windows(rec.rhythm, result.starts_s, s.window_s,
-                                           rec.duration_s, windows.LabelPolicy())
-            y = labels["y"].to_numpy()
-            grid = np.isclose(np.mod(result.starts_s, 20.0), 0.0) & (y >= 0)
+        grid = y = None
+        for condition, noise_name, snr, signal_mv in _conditions(rec, noises, snrs_db, power):
+            result = detect.analyse(dataclasses.replace(rec, signal=signal_mv), shipped)
+            if grid is None:  # every condition has the record's length, so the same windows
+                grid, y = external.scored_windows(rec, result.starts_s, s.window_s)
             starts = result.starts_s[grid]
             found = beats.detect(signal_mv, rec.fs) / rec.fs
             score = (baseline.window_scores(found, starts, s.window_s, cosen, rec.duration_s)
@@ -107,6 +100,18 @@ def run(shipped: bundle.Bundle, names: list[str], noises: dict[str, NoiseRecord]
             rows.append(pd.DataFrame({**common, "model": "cosen", "prob": score,
                                       "threshold": 0.5}))
     return pd.concat(rows, ignore_index=True)
+
+
+def _conditions(rec: records.Record, noises: dict[str, NoiseRecord],
+                snrs_db: tuple[float, ...], power_mv2: float):
+    """(condition, noise, snr_db, signal) for the clean record, then each noise and SNR
+    (mixed one at a time, not all held at once)."""
+    yield CLEAN, "none", np.inf, rec.signal
+    for noise_name, nr in noises.items():
+        for snr in snrs_db:
+            yield (condition_name(noise_name, snr), noise_name, snr,
+                   noise.mix(rec.signal, rec.fs, nr.test, nr.fs, snr, power_mv2,
+                             nr.power_mv2))
 
 
 def evaluate(table: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
