@@ -38,7 +38,7 @@ from ecgutils import (
 )
 from ecgutils.progress import progress
 
-HEADLINE = ("accuracy", "se", "sp", "ppv", "f1", "auroc")
+HEADLINE = detector_study.HEADLINE
 
 
 @dataclass
