@@ -134,8 +134,9 @@ def settings(threshold: float, training: dict[str, Any] | None = None) -> bundle
         commit=reporting.git_commit())
 
 
-# Scanner step: 10 s (two windows vote on each slot) keeps a 24-h Holter under 20 s on one
-# core; shortest recording accepted: CinC 2017's shortest record (9 s).
+# Scanner step: 10 s (two windows vote on each slot) halves the work of the 5-s grid (a 24-h
+# Holter in 20-27 s on one core, benchmarks/bench_scanner.py); shortest recording accepted:
+# CinC 2017's shortest record (9 s).
 STEP_S = 10.0
 MIN_RECORD_S = 9.0
 
@@ -299,7 +300,7 @@ def _keys(cv: dict[str, Any], at_shipped: dict[str, Any], threshold: float,
     return reporting.defined(keys)
 
 
-HEADLINE = ("accuracy", "se", "sp", "ppv", "f1", "auroc")
+HEADLINE = detector_study.HEADLINE
 
 
 def model_card(shipped: bundle.Bundle, cv: dict[str, Any], at_shipped: dict[str, Any],
