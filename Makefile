@@ -55,5 +55,7 @@ bench-scanner: install
 lab: install
 	$(VENV)/bin/jupyter lab notebooks/
 
+## Remove the outputs of notebooks opened by hand and of nbval (never the run folders:
+## run_all.py --prune KEEP removes old runs).
 clean-reports:
 	rm -rf reports/notebooks reports/figures reports/metrics reports/nbval

@@ -6,14 +6,18 @@
     python run_all.py --only 01,03 -p records "['201', '202']"
     python run_all.py --data-dir /data/physionet
     python run_all.py --update-notebooks       # developers: refresh nbval-checked outputs
-    python run_all.py --only 03b --keep-earlier  # rerun one notebook, keep the others' results
-    python run_all.py --summary-only           # rebuild the summary from the latest runs
+    python run_all.py --only 03b --keep-earlier  # rerun one notebook on top of the last run
+    python run_all.py --summary-only           # rebuild the published run's summary
+    python run_all.py --list                   # the run folders
+    python run_all.py --prune 3                # delete all but the 3 newest runs per profile
 
-Executed notebooks go to ``reports/notebooks/``; each notebook exports its headline metrics
-(``ecgutils.reporting.export_metrics``) and this script gathers them into
-``reports/summary.json`` and ``reports/summary.md``. A bad profile, notebook or parameter name
-stops the run before anything executes; a failing cell stops it with a non-zero exit that names
-the notebook and the cell.
+Each run writes into its own folder, ``reports/runs/<profile>/<run id>/`` (executed notebooks,
+metrics, figures, predictions, models, annotations, its summary); see ``ecgutils.runs``. Only
+a run that succeeds is published: ``reports/runs/<profile>/LATEST`` names it and, for the
+default profile, its summary replaces ``reports/summary.json``/``.md``. A failed or interrupted
+run (Ctrl-C, SIGTERM) leaves every earlier output as it was and says where its own are.
+A bad profile, notebook, parameter name, type or value stops the run with exit code 2 before
+anything is written; a failing cell stops it with exit code 1, naming the notebook and the cell.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 import ast
 import datetime as dt
+import os
 import platform
 import sys
 import time
@@ -55,35 +60,139 @@ class Job:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
-    from ecgutils import config
+    from ecgutils import config, reporting, runs
     from ecgutils.errors import UnknownNameError
 
     try:
+        if args.list or args.prune is not None:
+            return _manage_runs(args)
         profile = config.profile_name(args.profile)
         jobs = [] if args.summary_only else plan(profile, args.only, args.parameter,
                                                  args.data_dir)
+        commit = reporting.git_commit()
+        base = None
+        if args.summary_only:
+            base = runs.latest(profile)
+            if base is None:
+                raise ValueError(f"--summary-only: profile {profile!r} has no published run "
+                                 f"under {runs.runs_root() / profile}")
+        elif args.keep_earlier or args.base_run:
+            base = runs.base_for(profile, commit, args.base_run, args.any_commit)
     except (UnknownNameError, ValueError) as exc:
         print(f"run_all: error: {exc}", file=sys.stderr)
         return 2
-    out_dir = config.reports_dir() / "notebooks"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    failed = None
-    for index, job in enumerate(jobs, start=1):
-        print(f"[{index}/{len(jobs)}] {job.name} (profile {profile})", flush=True)
-        if not execute(job, out_dir / job.notebook.name):
-            failed = job
-            break
-        print(f"    done in {job.wall_s:.1f} s, {len(job.metrics)} metric(s)", flush=True)
-        if args.update_notebooks:
-            keep_checked_outputs(out_dir / job.notebook.name, job.notebook)
-    earlier = earlier_jobs(profile, jobs) if args.keep_earlier or args.summary_only else []
-    summary = write_summary(profile, sorted(earlier + jobs, key=lambda job: job.name))
-    print(f"summary: {summary} and {summary.with_suffix('.md')}")
+    if args.summary_only:
+        return _summary_only(profile, base)
+    try:
+        run = runs.start(profile, commit, sys.argv if argv is None else ["run_all.py", *argv],
+                         base)
+    except OSError as exc:
+        print(f"run_all: error: cannot write this run's outputs under {runs.runs_root()}: "
+              f"{exc}\n    point ECGUTILS_REPORTS_DIR at a writable folder with free space",
+              file=sys.stderr)
+        return 2
+    print(f"run {run.run_id} (profile {profile}): outputs in {run.path}"
+          + (f", starting from run {base.run_id}" if base else ""), flush=True)
+    status, failed = _execute_all(run, jobs, args.update_notebooks)
+    with _run_folder(run):
+        carried = earlier_jobs(profile, jobs, run.path)
+        summary = write_summary(profile, sorted(carried + jobs, key=lambda job: job.name),
+                                run.path, run.run_id)
+    runs.finish(run, status, notebooks=[job.name for job in jobs if job.status == "ok"])
+    if status == "ok":
+        published = runs.publish(run)
+        print(f"summary: {summary} and {summary.with_suffix('.md')}\n"
+              f"published: {', '.join(str(path) for path in published)}")
+        return 0
+    print(f"summary of this run: {summary}", file=sys.stderr)
     if failed is not None:
         print(f"run_all: {failed.name} failed: {failed.error}\n"
-              f"    executed notebook with the traceback: {out_dir / failed.notebook.name}",
-              file=sys.stderr)
-        return 1
+              f"    executed notebook with the traceback: "
+              f"{run.path / 'notebooks' / failed.notebook.name}", file=sys.stderr)
+    else:
+        print(f"run_all: run {run.run_id} interrupted", file=sys.stderr)
+    print(f"    this run's partial outputs: {run.path}\n"
+          f"    published results are unchanged ({runs.runs_root() / profile / runs.LATEST}"
+          + (", reports/summary.*" if profile == runs.COMMITTED_PROFILE else "") + ")",
+          file=sys.stderr)
+    return 1 if status == "failed" else 130
+
+
+def _execute_all(run: Any, jobs: list[Job], update_notebooks: bool) -> tuple[str, Job | None]:
+    """Run the jobs in the run's folder; SIGTERM and Ctrl-C end the run as interrupted."""
+    import signal
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    out_dir = run.path / "notebooks"
+    try:
+        with _run_folder(run):
+            out_dir.mkdir(parents=True, exist_ok=True)
+            for index, job in enumerate(jobs, start=1):
+                print(f"[{index}/{len(jobs)}] {job.name} (profile {run.profile})", flush=True)
+                if not execute(job, out_dir / job.notebook.name):
+                    return "failed", job
+                print(f"    done in {job.wall_s:.1f} s, {len(job.metrics)} metric(s)",
+                      flush=True)
+                if update_notebooks:
+                    keep_checked_outputs(out_dir / job.notebook.name, job.notebook)
+    except KeyboardInterrupt:
+        for job in jobs:
+            if job.status == "running":
+                job.status = "interrupted"
+        return "interrupted", None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return "ok", None
+
+
+class _run_folder:  # noqa: N801 - used as a context manager, reads like one
+    """Point ``config.reports_dir()`` (this process and the notebooks' kernels, which inherit
+    the environment) at the run's folder for the duration of a ``with`` block."""
+
+    def __init__(self, run: Any) -> None:
+        self.path = str(run.path)
+
+    def __enter__(self) -> None:
+        from ecgutils import config
+
+        self.previous = os.environ.get(config.RUN_DIR_ENV)
+        os.environ[config.RUN_DIR_ENV] = self.path
+
+    def __exit__(self, *exc: object) -> None:
+        from ecgutils import config
+
+        if self.previous is None:
+            os.environ.pop(config.RUN_DIR_ENV, None)
+        else:
+            os.environ[config.RUN_DIR_ENV] = self.previous
+
+
+def _summary_only(profile: str, run: Any) -> int:
+    """Rebuild the published run's summary (the steps' latest records merged in), republish."""
+    from ecgutils import runs
+
+    with _run_folder(run):
+        carried = earlier_jobs(profile, [], run.path)
+        summary = write_summary(profile, sorted(carried, key=lambda job: job.name), run.path,
+                                run.run_id)
+    published = runs.publish(run)
+    print(f"summary: {summary}\npublished: {', '.join(str(path) for path in published)}")
+    return 0
+
+
+def _manage_runs(args: argparse.Namespace) -> int:
+    from ecgutils import config, runs
+
+    profile = config.profile_name(args.profile) if args.profile else None
+    if args.prune is not None:
+        removed = runs.prune(args.prune, profile)
+        print(f"removed {len(removed)} run folder(s)" + "".join(f"\n    {p}" for p in removed))
+        return 0
+    listed = runs.list_runs(profile)
+    print(runs.describe(listed) if listed else f"no runs under {runs.runs_root()}")
     return 0
 
 
@@ -93,8 +202,11 @@ def plan(
     overrides: list[tuple[str, str]] | None,
     data_dir: str | None,
 ) -> list[Job]:
-    """The notebooks to run with their parameters; raises ValueError on any bad name."""
+    """The notebooks to run with their parameters; raises ValueError on any bad name, on a
+    value of the wrong type and on one out of range (``config.check_parameter``)."""
     import papermill
+
+    from ecgutils import config
 
     notebooks = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]*_*.ipynb"))
     if only:
@@ -106,17 +218,23 @@ def plan(
                 + ", ".join(nb.stem for nb in notebooks)
             )
         notebooks = [nb for nb in notebooks if any(nb.stem.startswith(t) for t in wanted)]
-    declared = {nb: set(papermill.inspect_notebook(str(nb))) for nb in notebooks}
+    declared = {nb: papermill.inspect_notebook(str(nb)) for nb in notebooks}
     for nb, names in declared.items():
         if "profile" not in names:
             raise ValueError(f"{nb.name} has no 'profile' in its parameters cell")
     values = {name: _literal(text) for name, text in (overrides or [])}
-    for name in values:
+    for name, value in values.items():
         if not any(name in names for names in declared.values()):
             raise ValueError(
                 f"unknown parameter {name!r}: no selected notebook declares it; parameters: "
                 + ", ".join(sorted(set().union(*declared.values())))
             )
+        for nb, names in declared.items():
+            if name in names:
+                default = _literal(names[name]["default"])
+                example, where = (default, f"default in {nb.stem}") if default is not None \
+                    else (config.PROFILES[profile].get(name), f"{profile} profile")
+                config.check_parameter(name, value, example, where)
     if data_dir is not None:
         values["data_dir"] = str(Path(data_dir).expanduser().resolve())
     return [
@@ -135,6 +253,7 @@ def execute(job: Job, output: Path) -> bool:
     job.commit = reporting.git_commit()  # the code the notebook runs with, even if HEAD moves
     reporting.metrics_path(job.name).unlink(missing_ok=True)  # no stale numbers
     reporting.tables_path(job.name).unlink(missing_ok=True)
+    job.status = "running"
     start = time.perf_counter()
     try:
         papermill.execute_notebook(
@@ -153,21 +272,26 @@ def execute(job: Job, output: Path) -> bool:
             f"cell {exc.cell_index} of the executed notebook (execution count "
             f"{exc.exec_count}, starting {first_line.strip()[:80]!r}): {exc.ename}: {exc.evalue}"
         )
+    except KeyboardInterrupt:
+        job.status = "interrupted"
+        raise
     except Exception as exc:  # kernel death, missing kernel ...
         job.status = "failed"
         job.error = f"{type(exc).__name__}: {exc}"
-    job.wall_s = time.perf_counter() - start
-    job.metrics = reporting.load_metrics(job.name)
-    job.tables = reporting.load_tables(job.name)
-    _write_run_record(job)
+    finally:
+        job.wall_s = time.perf_counter() - start
+        job.metrics = reporting.load_metrics(job.name)
+        job.tables = reporting.load_tables(job.name)
+        _write_run_record(job)
     return job.status == "ok"
 
 
-def run_record_path(name: str) -> Path:
-    """``reports/metrics/<notebook>.run.json``: how the notebook's latest run ended."""
+def run_record_path(name: str, folder: Path | None = None) -> Path:
+    """``<reports>/metrics/<notebook>.run.json``: how the notebook's latest run in that folder
+    (a run's folder; the published folder for the steps) ended."""
     from ecgutils import reporting
 
-    return reporting.metrics_path(name).with_suffix(".run.json")
+    return reporting.metrics_path(name, folder).with_suffix(".run.json")
 
 
 def _write_run_record(job: Job) -> None:
@@ -198,55 +322,54 @@ def keep_checked_outputs(executed: Path, source: Path) -> None:
     print(f"    kept checked outputs in {source.relative_to(ROOT)}")
 
 
-def earlier_jobs(profile: str, jobs: list[Job]) -> list[Job]:
-    """The notebooks not run now whose earlier results (same profile) are at hand, with their
-    metrics files, marked as coming from that earlier run.
+def earlier_jobs(profile: str, jobs: list[Job], folder: Path) -> list[Job]:
+    """The results in a run folder of notebooks not run now (copied there from the earlier run
+    the run started from), and the steps' latest results (``make model``, the scanner
+    benchmark: their records in the published folder), each marked with its commit.
 
-    A notebook's own run record (``reports/metrics/<name>.run.json``, written when it ends) is
-    preferred; without one, the previous summary's entry is used. So notebooks run by separate
-    ``run_all.py --only`` invocations (e.g. side by side) merge into one summary.
+    Only records of ``profile`` that ended ok are carried.
     """
     import json
 
     from ecgutils import config, reporting
 
-    path = config.reports_dir() / "summary.json"
-    previous = json.loads(path.read_text()) if path.is_file() else {}
-    entries = {}
-    if previous.get("profile") == profile:
-        for entry in previous.get("notebooks", []):
-            entry = dict(entry)
-            entry.setdefault("commit", previous.get("git_commit", "?"))
-            entries[entry["name"]] = entry
-    for record_path in sorted((config.reports_dir() / "metrics").glob("*.run.json")):
-        record = json.loads(record_path.read_text())
-        if record.get("profile") == profile:
-            entries[record["name"]] = record
     running = {job.name for job in jobs}
+    found = [(path, folder) for path in sorted((folder / "metrics").glob("*.run.json"))]
+    published = config.published_dir()
+    found += [(run_record_path(name, published), published) for name in STEPS]
     carried = []
-    for entry in entries.values():
-        name = entry["name"]
-        notebook = STEPS.get(name, NOTEBOOK_DIR / f"{name}.ipynb")
-        if name in running or entry.get("status", "").split(" ")[0] != "ok" \
-                or not notebook.is_file():
+    for record_path, where in found:
+        if not record_path.is_file():
+            continue
+        entry = json.loads(record_path.read_text())
+        name = entry.get("name", "")
+        source = STEPS.get(name, NOTEBOOK_DIR / f"{name}.ipynb")
+        if entry.get("profile") != profile or name in running \
+                or entry.get("status", "").split(" ")[0] != "ok" or not source.is_file():
             continue
         commit = entry.get("commit", "?")
-        carried.append(Job(notebook, {}, status=f"ok (earlier run, commit {commit})",
-                           wall_s=entry.get("wall_s", 0.0), metrics=reporting.load_metrics(name),
-                           tables=reporting.load_tables(name), commit=commit))
+        carried.append(Job(source, {}, status=f"ok (earlier run, commit {commit})",
+                           wall_s=entry.get("wall_s", 0.0),
+                           metrics=reporting.load_metrics(name, where),
+                           tables=reporting.load_tables(name, where), commit=commit))
     return carried
 
 
-def write_summary(profile: str, jobs: list[Job]) -> Path:
-    """Write ``reports/summary.json`` and ``reports/summary.md`` (atomically)."""
+def write_summary(profile: str, jobs: list[Job], folder: Path | None = None,
+                  run_id: str | None = None) -> Path:
+    """Write ``summary.json`` and ``summary.md`` (atomically) into ``folder`` (the run's
+    folder; ``config.reports_dir()`` by default)."""
     from ecgutils import config, reporting
     from ecgutils.fileio import atomic_write_json, atomic_write_text
 
+    folder = Path(folder or config.reports_dir())
     metrics: dict[str, Any] = {}
     for job in jobs:
         metrics.update(job.metrics)
     summary = {
         "profile": profile,
+        "run_id": run_id,
+        "reports_dir": _shown_path(folder),
         "git_commit": reporting.git_commit(),
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
@@ -261,22 +384,31 @@ def write_summary(profile: str, jobs: list[Job]) -> Path:
         "metrics": dict(sorted(metrics.items())),
     }
     tables = {title: text for job in jobs for title, text in job.tables.items()}
-    levers = config.reports_dir() / "benchmarks-levers.md"
+    levers = config.published_dir() / "benchmarks-levers.md"
     if any(job.name.startswith("03b") for job in jobs) and levers.is_file():
         # The table the detector's choices were made on (benchmarks/levers.py, committed).
         body = levers.read_text().split("\n", 1)[1].strip()
         tables[LEVERS_TITLE] = body
-    path = config.reports_dir() / "summary.json"
+    path = folder / "summary.json"
     atomic_write_json(path, summary)
     atomic_write_text(path.with_suffix(".md"), _markdown(summary, tables))
     return path
+
+
+def _shown_path(folder: Path) -> str:
+    """The run folder relative to the project when it lies inside it (as committed)."""
+    try:
+        return str(folder.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(folder)
 
 
 def _markdown(summary: dict[str, Any], tables: dict[str, str] | None = None) -> str:
     lines = [
         "# Latest study run",
         "",
-        f"Profile `{summary['profile']}`, commit `{summary['git_commit']}`, "
+        f"Profile `{summary['profile']}`, run `{summary.get('run_id')}` (outputs in "
+        f"`{summary.get('reports_dir')}`), commit `{summary['git_commit']}`, "
         f"{summary['generated_at']}, Python {summary['python']}, "
         f"TensorFlow {summary['tensorflow']}. Generated by `run_all.py`; do not edit by hand.",
         "",
@@ -347,11 +479,22 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data-dir", help="folder holding the dataset folders "
                         "(default: $ECG_DATA_DIR or data/raw)")
     parser.add_argument("--keep-earlier", action="store_true",
-                        help="with --only: keep the other notebooks' results of the previous "
-                        "run of the same profile in the summary, marked with their commit")
+                        help="with --only: start from the latest run of the same profile and "
+                        "commit that ended ok (a copy of its folder), so the other notebooks' "
+                        "results and outputs stay in this run")
+    parser.add_argument("--base-run", metavar="RUN_ID",
+                        help="like --keep-earlier, from this earlier run of the same profile")
+    parser.add_argument("--any-commit", action="store_true",
+                        help="with --keep-earlier/--base-run: accept an earlier run made at "
+                        "another commit (the summary names each notebook's commit)")
     parser.add_argument("--summary-only", action="store_true",
-                        help="run nothing: rebuild the summary from the notebooks' latest runs "
-                        "of the profile (their run records, else the previous summary)")
+                        help="run nothing: rebuild the profile's published run's summary with "
+                        "the steps' latest results (make model, make bench-scanner)")
+    parser.add_argument("--list", action="store_true",
+                        help="list the run folders (of --profile, or of all profiles)")
+    parser.add_argument("--prune", type=int, metavar="KEEP",
+                        help="delete all but the KEEP newest runs of each profile (or of "
+                        "--profile); the published run and running ones are kept")
     parser.add_argument("--update-notebooks", action="store_true",
                         help="after each run, keep the outputs of '# NBVAL_CHECK_OUTPUT' cells "
                         "in notebooks/ and clear the rest (use with --profile smoke)")

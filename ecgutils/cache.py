@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,9 +176,7 @@ def save(
         (staging / _META).write_text(
             json.dumps(payload, indent=2, default=_json_default) + "\n", encoding="utf-8"
         )
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(staging, path)
+        _install(staging, path, lambda: load(name, params, root, code_version) is not None)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -221,6 +220,32 @@ def load_or_build(
         return entry
     arrays, tables, meta = build()
     return save(name, params, arrays, tables, meta, root, code_version)
+
+
+def _install(staging: Path, path: Path, readable: Callable[[], bool]) -> None:
+    """Rename a finished staging folder to ``path``; ``readable()`` says whether a valid
+    entry is at ``path``.
+
+    Two processes may build the same entry at once: the first one renamed into place is kept
+    (the other holds the same content and is dropped), so both end with one valid entry. A
+    damaged entry in the way is moved aside first, so that no reader ever sees half an entry.
+    """
+    if path.exists():
+        if readable():
+            shutil.rmtree(staging)
+            return
+        aside = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.old")
+        try:
+            os.rename(path, aside)
+        except FileNotFoundError:  # another process moved it first
+            pass
+        shutil.rmtree(aside, ignore_errors=True)
+    try:
+        os.replace(staging, path)
+    except OSError:
+        if not readable():  # not another process's finished entry: a real failure
+            raise
+        shutil.rmtree(staging)
 
 
 def _json_default(value: Any) -> Any:

@@ -119,10 +119,25 @@ def processed_dir() -> Path:
     return Path(env).expanduser().resolve() if env else PROJECT_ROOT / "data" / "processed"
 
 
-def reports_dir() -> Path:
-    """Where metrics, figures and executed notebooks go (``ECGUTILS_REPORTS_DIR`` overrides)."""
+# Set by run_all.py for the notebooks of one run: the run's own output folder
+# (``<published>/runs/<profile>/<run id>/``, see ``ecgutils.runs``).
+RUN_DIR_ENV = "ECGUTILS_RUN_DIR"
+
+
+def published_dir() -> Path:
+    """The published reports folder (``ECGUTILS_REPORTS_DIR`` overrides ``reports/``): the
+    committed summary and benchmarks, the run folders under ``runs/``, and the outputs of
+    tools run outside ``run_all.py`` (``make model``, benchmarks, notebooks opened by hand)."""
     env = os.environ.get("ECGUTILS_REPORTS_DIR")
     return Path(env).expanduser().resolve() if env else PROJECT_ROOT / "reports"
+
+
+def reports_dir() -> Path:
+    """Where this process writes metrics, figures, predictions, models and executed notebooks:
+    the current run's folder under ``run_all.py`` (``ECGUTILS_RUN_DIR``), else
+    :func:`published_dir`."""
+    env = os.environ.get(RUN_DIR_ENV)
+    return Path(env).expanduser().resolve() if env else published_dir()
 
 
 def figures_dir() -> Path:
@@ -171,3 +186,101 @@ def seed_everything(seed: int = DEFAULT_SEED) -> None:
     os.environ["PYTHONHASHSEED"] = str(seed)
     random.seed(seed)
     np.random.seed(seed)  # noqa: NPY002 - libraries (Keras, sklearn defaults) draw from it
+
+
+# Allowed ranges of numeric notebook parameters, checked by run_all.py before anything runs
+# ("[lo, hi]" closed, "(lo, hi)" open; inf for no bound). A value outside is one clear error.
+PARAMETER_RANGES: dict[str, str] = {
+    "n_splits": "[2, inf)", "epochs": "[1, inf)", "finetune_epochs": "[0, inf)",
+    "detector_epochs": "[1, inf)", "n_boot": "[1, inf)", "n_seeds": "[1, inf)",
+    "cinc_max_records": "[1, inf)", "probe_max_patients": "[1, inf)", "cinc_sample": "[1, inf)",
+    "patience": "[0, inf)", "kernel_size": "[1, inf)", "seed": "[0, inf)",
+    "cosen_window_rr": "[2, inf)", "learning_rate": "(0, inf)",
+    "finetune_learning_rate": "(0, inf)", "overlap_step_s": "(0, inf)", "window_s": "(0, inf)",
+    "step_s": "(0, inf)", "low_hz": "(0, inf)", "high_hz": "(0, inf)", "l2": "[0, inf)",
+    "dropout": "[0, 1)", "dev_fraction": "[0, 1)", "af_threshold": "[0, 1]",
+    "hysteresis": "[0, 1)", "min_episode_s": "[0, inf)", "merge_gap_s": "[0, inf)",
+    "cosen_min_episode_s": "[0, inf)", "ec57_start_s": "[0, inf)",
+}
+# The values a string parameter can take (the notebooks' parameter comments list them).
+PARAMETER_CHOICES: dict[str, tuple[str, ...]] = {
+    "cinc_label_set": ("v3", "original", "alt"), "normalisation": ("zscore", "robust", "none"),
+    "cinc_short_policy": ("pad", "drop"), "monitor": ("val_pr_auc", "val_loss"),
+    "threshold": ("validation", "fixed"), "kind": ("cnn1d", "cnn2d"),
+}
+# The type of parameters whose notebook default and profile value may both be None.
+PARAMETER_EXAMPLES: dict[str, Any] = {
+    "records": ["100"], "cinc_max_records": 1, "strip_record": "201", "data_dir": "data/raw",
+}
+
+
+def check_parameter(name: str, value: Any, example: Any, where: str = "") -> None:
+    """Raise ValueError unless ``value`` has the type of ``example`` (the notebook's default,
+    else the profile's value, else :data:`PARAMETER_EXAMPLES`) and lies in
+    :data:`PARAMETER_RANGES`.
+
+    Parameters
+    ----------
+    name : str
+        Parameter name, as in the notebooks' ``parameters`` cells.
+    value : object
+        The value asked for (a parsed Python literal).
+    example : object
+        A value of the expected type; None when nothing says what is expected (then any type
+        passes). ``None`` is accepted as ``value`` only when ``example`` is None or
+        ``name`` takes its value from the profile (its default is None).
+    where : str
+        Where the example comes from, for the message (``"03_cnn1d's default"``).
+    """
+    if example is None:
+        example = PARAMETER_EXAMPLES.get(name)
+    if value is None or example is None:
+        return
+    problem = _type_problem(value, example)
+    if problem is None and isinstance(value, (int, float)) and name in PARAMETER_RANGES:
+        problem = _range_problem(value, PARAMETER_RANGES[name])
+    if problem is None and isinstance(value, str) and value not in PARAMETER_CHOICES.get(
+            name, (value,)):
+        problem = f"expected one of {', '.join(PARAMETER_CHOICES[name])}"
+    if problem is not None:
+        shown = f" ({where}: {example!r})" if where else ""
+        raise ValueError(f"parameter {name}={value!r}: {problem}{shown}")
+
+
+def _type_name(example: Any) -> str:
+    if isinstance(example, bool):
+        return "True or False"
+    if isinstance(example, float):
+        return "a number"
+    if isinstance(example, (list, tuple)):
+        inner = f" of {_type_name(example[0])}" if example else ""
+        return f"a list{inner}"
+    return {int: "an integer", str: "a string (quote it: '\"text\"')", dict: "a dict"}.get(
+        type(example), type(example).__name__)
+
+
+def _type_problem(value: Any, example: Any) -> str | None:
+    expected = f"expected {_type_name(example)}, got {type(value).__name__}"
+    if isinstance(example, bool) or isinstance(value, bool):
+        return None if isinstance(value, bool) and isinstance(example, bool) else expected
+    if isinstance(example, float):
+        ok = isinstance(value, (int, float)) and bool(np.isfinite(value))
+        return None if ok else expected
+    if isinstance(example, (list, tuple)):
+        if not isinstance(value, (list, tuple)):
+            return expected
+        if example:
+            for index, item in enumerate(value):
+                problem = _type_problem(item, example[0])
+                if problem is not None:
+                    return f"item {index}: {problem}"
+        return None
+    return None if isinstance(value, type(example)) else expected
+
+
+def _range_problem(value: float, interval: str) -> str | None:
+    low_text, high_text = (part.strip() for part in interval[1:-1].split(","))
+    low, high = float(low_text), float(high_text)
+    below = value < low or (interval[0] == "(" and value == low)
+    above = value > high or (interval[-1] == ")" and value == high)
+    return f"out of range, expected a value in {interval}" if below or above else None

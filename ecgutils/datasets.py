@@ -415,7 +415,12 @@ def _unpack_mirror(ds: Dataset, tarball: Path, root: Path) -> None:
         _verify_official(ds, unpacked, present,
                          remedy=f"{tarball} holds a damaged file; nothing was unpacked")
         (unpacked / COMPLETE_MARKER).write_text(f"unpacked from {tarball}\n")
-        os.rename(unpacked, root)
+        try:
+            os.rename(unpacked, root)
+        except OSError:
+            if not (root / COMPLETE_MARKER).is_file():
+                raise
+            # Another process (a concurrent run) unpacked the same tarball first: keep theirs.
     except (tarfile.TarError, lzma.LZMAError, EOFError, OSError) as exc:
         raise RecordFormatError(f"could not unpack {tarball}: {exc}") from exc
     finally:
@@ -437,7 +442,11 @@ def _download_dataset(ds: Dataset, root: Path) -> None:
                 _fetch(ds, files, staging, why=f"{ds.name} is not in {root}", target=root)
                 _verify_official(ds, staging, files, remedy=DOWNLOAD_DISCARDED)
         (staging / COMPLETE_MARKER).write_text(f"downloaded from PhysioNet {ds.physionet_dir}\n")
-        os.rename(staging, root)
+        try:
+            os.rename(staging, root)
+        except OSError:
+            if not (root / COMPLETE_MARKER).is_file():
+                raise  # a concurrent run's complete download is kept; anything else is an error
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

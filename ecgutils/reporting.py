@@ -26,8 +26,10 @@ from ecgutils.fileio import atomic_write_json
 TOOL_PREFIXES = ("release", "scanner", "stream")
 
 
-def metrics_path(notebook: str) -> Path:
-    return config.reports_dir() / "metrics" / f"{notebook}.json"
+def metrics_path(notebook: str, folder: str | Path | None = None) -> Path:
+    """``<folder>/metrics/<notebook>.json``; ``folder`` defaults to ``config.reports_dir()``
+    (the current run's folder under run_all.py)."""
+    return Path(folder or config.reports_dir()) / "metrics" / f"{notebook}.json"
 
 
 def export_metrics(notebook: str, metrics: dict[str, Any]) -> dict[str, Any]:
@@ -80,8 +82,8 @@ def evaluation_keys(prefix: str, evaluation: dict[str, Any],
     return defined(keys)
 
 
-def tables_path(notebook: str) -> Path:
-    return config.reports_dir() / "metrics" / f"{notebook}.tables.json"
+def tables_path(notebook: str, folder: str | Path | None = None) -> Path:
+    return Path(folder or config.reports_dir()) / "metrics" / f"{notebook}.tables.json"
 
 
 def export_table(notebook: str, title: str, table: pd.DataFrame | str, note: str = "") -> str:
@@ -99,13 +101,13 @@ def export_table(notebook: str, title: str, table: pd.DataFrame | str, note: str
     return text
 
 
-def load_tables(notebook: str) -> dict[str, str]:
-    path = tables_path(notebook)
+def load_tables(notebook: str, folder: str | Path | None = None) -> dict[str, str]:
+    path = tables_path(notebook, folder)
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def load_metrics(notebook: str) -> dict[str, Any]:
-    path = metrics_path(notebook)
+def load_metrics(notebook: str, folder: str | Path | None = None) -> dict[str, Any]:
+    path = metrics_path(notebook, folder)
     return json.loads(path.read_text()) if path.is_file() else {}
 
 

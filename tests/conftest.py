@@ -40,6 +40,7 @@ def _no_network(monkeypatch):
 def _reports_in_tmp(tmp_path_factory, monkeypatch):
     """Figures and metrics written by tests go to a temporary folder, never to reports/."""
     monkeypatch.setenv("ECGUTILS_REPORTS_DIR", str(tmp_path_factory.getbasetemp() / "reports"))
+    monkeypatch.delenv("ECGUTILS_RUN_DIR", raising=False)  # not a run_all run's folder
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -121,3 +121,42 @@ def test_code_version_without_a_module_is_a_clear_error():
         cache.code_version("ecgutils.signal")
     with pytest.raises(ValueError, match="math has no Python source file"):
         cache.code_version(math)
+
+
+_CONCURRENT_BUILDER = """
+import sys, time
+import numpy as np
+from ecgutils import cache
+root, start_at = sys.argv[1], float(sys.argv[2])
+def build():
+    time.sleep(max(start_at - time.time(), 0) + 0.3)  # every process is mid-build at once
+    return {"x": np.arange(1000.0)}, {}, {"builder": "p"}
+entry = cache.load_or_build("race", {"n": 1000}, build, root=root)
+assert np.array_equal(entry.arrays["x"], np.arange(1000.0))
+"""
+
+
+def test_processes_building_the_same_entry_at_once_end_with_one_valid_entry(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    start_at = time.time() + 3.0  # after every interpreter has imported numpy
+    processes = [subprocess.Popen([sys.executable, "-c", _CONCURRENT_BUILDER, str(tmp_path),
+                                   str(start_at)], stderr=subprocess.PIPE, text=True)
+                 for _ in range(4)]
+    errors = [process.communicate(timeout=120)[1] for process in processes]
+    assert [process.returncode for process in processes] == [0, 0, 0, 0], errors
+    assert [path.name for path in tmp_path.iterdir()] == [
+        cache.entry_path("race", {"n": 1000}, tmp_path).name]  # no staging or old folder left
+    entry = cache.load("race", {"n": 1000}, tmp_path)
+    assert entry is not None and np.array_equal(entry.arrays["x"], np.arange(1000.0))
+
+
+def test_a_builder_finishing_second_keeps_the_first_entry_and_leaves_no_staging(tmp_path):
+    # What the losing process of a race does: another process's entry appeared while it built.
+    first = cache.save("race", {"n": 3}, {"x": np.arange(3.0)}, {}, root=tmp_path)
+    inode = (first.path / "meta.json").stat().st_ino
+    second = cache.save("race", {"n": 3}, {"x": np.arange(3.0)}, {}, root=tmp_path)
+    assert (second.path / "meta.json").stat().st_ino == inode  # readers never saw it vanish
+    assert [path.name for path in tmp_path.iterdir()] == [first.path.name]

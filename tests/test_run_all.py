@@ -42,32 +42,144 @@ def _write_notebook(path, cells):
     nbformat.write(nb, path)
 
 
+def _toy_notebooks(tmp_path, monkeypatch, cells_by_name):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir(exist_ok=True)
+    for name, cells in cells_by_name.items():
+        _write_notebook(notebooks / f"{name}.ipynb", cells)
+    monkeypatch.setattr(run_all, "NOTEBOOK_DIR", notebooks)
+    return notebooks
+
+
+def _export(name, value):
+    """A notebook cell exporting one metric (into its run's folder, ECGUTILS_RUN_DIR)."""
+    return (f"from ecgutils import reporting\n"
+            f"reporting.export_metrics({name!r}, {{'mitdb.data.n_records': {value}}})")
+
+
+def _only_run(reports, profile):
+    (run,) = (reports / "runs" / profile).glob("*/run.json")
+    return run.parent, json.loads(run.read_text())
+
+
 def test_failing_cell_stops_the_run_and_names_notebook_and_cell(reports, tmp_path, monkeypatch,
                                                                  capsys):
-    notebooks = tmp_path / "notebooks"
-    notebooks.mkdir()
-    _write_notebook(notebooks / "01_fine.ipynb", ["x = 1"])
-    _write_notebook(notebooks / "02_broken.ipynb", ["y = 2", "raise ValueError('bad record')"])
-    _write_notebook(notebooks / "03_never.ipynb", ["z = 3"])
-    monkeypatch.setattr(run_all, "NOTEBOOK_DIR", notebooks)
+    _toy_notebooks(tmp_path, monkeypatch, {
+        "01_fine": ["x = 1"], "02_broken": ["y = 2", "raise ValueError('bad record')"],
+        "03_never": ["z = 3"]})
 
     assert run_all.main(["--profile", "smoke"]) == 1
     err = capsys.readouterr().err
     assert "02_broken failed: cell 3 of the executed notebook" in err  # after papermill's
     assert "starting \"raise ValueError('bad record')\"" in err  # injected-parameters cell
     assert "ValueError: bad record" in err
-    summary = json.loads((reports / "summary.json").read_text())
+    folder, record = _only_run(reports, "smoke")
+    assert f"this run's partial outputs: {folder}" in err
+    assert record["status"] == "failed"
+    summary = json.loads((folder / "summary.json").read_text())
     statuses = {nb["name"]: nb["status"] for nb in summary["notebooks"]}
     assert statuses == {"01_fine": "ok", "02_broken": "failed", "03_never": "not run"}
-    assert (reports / "notebooks" / "02_broken.ipynb").exists()
+    assert summary["run_id"] == folder.name
+    assert (folder / "notebooks" / "02_broken.ipynb").exists()
+    assert not (reports / "runs" / "smoke" / "LATEST").exists()  # nothing published
+
+
+def test_a_failed_or_mistyped_run_leaves_the_published_results_intact(reports, tmp_path,
+                                                                      monkeypatch, capsys):
+    # The issue's sequence, with toy notebooks: a default run succeeds, then a mistyped run and
+    # a failing run of another profile change none of its outputs.
+    notebooks = _toy_notebooks(tmp_path, monkeypatch, {
+        "01_a": [_export("01_a", 48)], "03_c": ["epochs = 1", _export("03_c", 7)]})
+    assert run_all.main(["--profile", "default"]) == 0
+    published = {name: (reports / name).read_text() for name in ("summary.json", "summary.md")}
+    first, _ = _only_run(reports, "default")
+    outputs = {path: path.read_bytes() for path in first.rglob("*") if path.is_file()}
+    summary = json.loads(published["summary.json"])
+    assert summary["run_id"] == first.name and summary["reports_dir"] == str(first)
+    assert summary["metrics"] == {"mitdb.data.n_records": 7}
+    assert (reports / "runs" / "default" / "LATEST").read_text().strip() == first.name
+
+    _write_notebook(notebooks / "03_c.ipynb", ["epochs = None", "epochs < 3"])
+    (notebooks / "03_c.ipynb").write_text((notebooks / "03_c.ipynb").read_text().replace(
+        '"profile = None"', '"profile = None\\nepochs = None"'))
+    assert run_all.main(["--profile", "smoke", "--only", "03", "-p", "epochs", '"many"']) == 2
+    assert "parameter epochs='many': expected an integer, got str (smoke profile: 1)" \
+        in capsys.readouterr().err
+    assert not (reports / "runs" / "smoke").exists()  # nothing written
+    _write_notebook(notebooks / "03_c.ipynb", ["raise RuntimeError('broken')"])
+    assert run_all.main(["--profile", "default", "--only", "03"]) == 1
+    assert {name: (reports / name).read_text() for name in published} == published
+    assert {path: path.read_bytes() for path in first.rglob("*") if path.is_file()} == outputs
+    assert (reports / "runs" / "default" / "LATEST").read_text().strip() == first.name
+
+
+def test_keep_earlier_starts_from_a_copy_of_the_last_run_of_the_same_profile_and_commit(
+        reports, tmp_path, monkeypatch, capsys):
+    # 02_b reads 01_a's output: it finds it in its own run's folder, copied from the base run.
+    reads_a = ("from ecgutils import reporting\n"
+               "assert reporting.load_metrics('01_a') == {'mitdb.data.n_records': 48}")
+    _toy_notebooks(tmp_path, monkeypatch, {"01_a": [_export("01_a", 48)],
+                                           "02_b": [reads_a, "x = 1"]})
+    assert run_all.main(["--profile", "smoke"]) == 0
+    first, _ = _only_run(reports, "smoke")
+    assert run_all.main(["--profile", "smoke", "--only", "02", "--keep-earlier"]) == 0
+    second = next(path for path in (reports / "runs" / "smoke").iterdir()
+                  if path.is_dir() and path != first)
+    record = json.loads((second / "run.json").read_text())
+    assert record["base_run"] == first.name and record["notebooks"] == ["02_b"]
+    summary = json.loads((second / "summary.json").read_text())
+    statuses = {nb["name"]: nb["status"] for nb in summary["notebooks"]}
+    assert statuses["01_a"].startswith("ok (earlier run, commit ")
+    assert statuses["02_b"] == "ok"
+    assert summary["metrics"] == {"mitdb.data.n_records": 48}
+    # Without --keep-earlier 02_b finds nothing of 01_a: no shared folder is read.
+    assert run_all.main(["--profile", "smoke", "--only", "02"]) == 1
+    # An earlier run made by other code is not mixed in unless asked for.
+    monkeypatch.setattr("ecgutils.reporting.git_commit", lambda: "0123456789ab")
+    capsys.readouterr()
+    assert run_all.main(["--profile", "smoke", "--only", "02", "--keep-earlier"]) == 2
+    assert "pass --any-commit" in capsys.readouterr().err
+    assert run_all.main(["--profile", "smoke", "--only", "02", "--base-run", first.name,
+                         "--any-commit"]) == 0
+    # Another profile has no earlier run to start from.
+    assert run_all.main(["--profile", "default", "--only", "02", "--keep-earlier"]) == 2
+
+
+def test_list_and_prune_show_and_remove_only_what_is_asked(reports, tmp_path, monkeypatch,
+                                                           capsys):
+    _toy_notebooks(tmp_path, monkeypatch, {"01_a": ["x = 1"]})
+    for _ in range(3):
+        assert run_all.main(["--profile", "smoke"]) == 0
+    capsys.readouterr()
+    assert run_all.main(["--list"]) == 0
+    listing = capsys.readouterr().out
+    assert listing.count("\nsmoke ") == 3 and listing.count("(published)") == 1
+    runs_before = sorted((reports / "runs" / "smoke").glob("*/run.json"))
+    assert run_all.main(["--prune", "1"]) == 0
+    kept = sorted((reports / "runs" / "smoke").glob("*/run.json"))
+    assert kept == runs_before[-1:]  # the newest, which is also the published one
+    assert run_all.main(["--prune", "-1"]) == 2
+
+
+def test_an_unwritable_reports_folder_is_one_clear_error(tmp_path, monkeypatch, capsys):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the reports folder should be")
+    monkeypatch.setenv("ECGUTILS_REPORTS_DIR", str(blocker / "reports"))
+    _toy_notebooks(tmp_path, monkeypatch, {"01_a": ["x = 1"]})
+    assert run_all.main(["--profile", "smoke"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write this run's outputs under" in err and "Traceback" not in err
 
 
 @pytest.mark.slow
 def test_smoke_profile_runs_every_notebook_and_writes_the_summary(reports, mitdb_root, cinc_root):
     assert run_all.main(["--profile", "smoke"]) == 0
-    summary = json.loads((reports / "summary.json").read_text())
-    assert set(summary) == {"profile", "git_commit", "generated_at", "python", "tensorflow",
-                            "notebooks", "metrics"}
+    folder = reports / "runs" / "smoke" / (reports / "runs" / "smoke" / "LATEST").read_text(
+        ).strip()
+    summary = json.loads((folder / "summary.json").read_text())
+    assert set(summary) == {"profile", "run_id", "reports_dir", "git_commit", "generated_at",
+                            "python", "tensorflow", "notebooks", "metrics"}
+    assert not (reports / "summary.json").exists()  # only the default profile's is published
     assert summary["profile"] == "smoke"
     names = [nb["name"] for nb in summary["notebooks"]]
     assert names == sorted(p.stem for p in run_all.NOTEBOOK_DIR.glob("[0-9][0-9]*_*.ipynb"))
@@ -76,9 +188,9 @@ def test_smoke_profile_runs_every_notebook_and_writes_the_summary(reports, mitdb
     assert summary["metrics"]["mitdb.data.n_records"] == 6
     assert summary["metrics"]["mitdb.data.n_patients"] == 5
     assert summary["metrics"]["mitdb.data.af_episodes"] == 3 + 4 + 21 + 9
-    markdown = (reports / "summary.md").read_text()
+    markdown = (folder / "summary.md").read_text()
     assert "| 01_explore | ok |" in markdown
-    assert (reports / "figures" / "01_af_vs_sinus_strip.png").stat().st_size > 10_000
+    assert (folder / "figures" / "01_af_vs_sinus_strip.png").stat().st_size > 10_000
 
 
 def test_every_notebook_declares_profile_and_data_dir_parameters():
@@ -115,56 +227,6 @@ def test_summary_markdown_shows_exported_tables_and_keeps_gaps_out_of_the_headli
     assert "## Leakage study (cnn1d)\n\n| a |\n|---|\n| 1 |" in text
 
 
-def test_keep_earlier_carries_other_notebooks_of_the_same_profile(reports, tmp_path,
-                                                                  monkeypatch):
-    from ecgutils import reporting
-
-    notebooks = tmp_path / "notebooks"
-    notebooks.mkdir()
-    for name in ("01_a", "02_b"):
-        _write_notebook(notebooks / f"{name}.ipynb", ["x = 1"])
-    monkeypatch.setattr(run_all, "NOTEBOOK_DIR", notebooks)
-    reporting.export_metrics("01_a", {"mitdb.data.n_records": 48})
-    reports.mkdir(exist_ok=True)
-    (reports / "summary.json").write_text(json.dumps({
-        "profile": "smoke", "git_commit": "old1234",
-        "notebooks": [{"name": "01_a", "status": "ok", "wall_s": 3.0},
-                      {"name": "02_b", "status": "failed", "wall_s": 1.0}]}))
-    jobs = run_all.plan("smoke", "02", None, None)
-    carried = run_all.earlier_jobs("smoke", jobs)
-    assert [job.name for job in carried] == ["01_a"]  # 02_b runs now; failures are not kept
-    assert carried[0].status == "ok (earlier run, commit old1234)"
-    assert carried[0].metrics == {"mitdb.data.n_records": 48}
-    assert run_all.earlier_jobs("default", jobs) == []  # another profile's run is not mixed in
-
-
-def test_keep_earlier_merges_notebooks_run_by_separate_invocations(reports, tmp_path,
-                                                                   monkeypatch):
-    from ecgutils import reporting
-
-    notebooks = tmp_path / "notebooks"
-    notebooks.mkdir()
-    for name in ("01_a", "02_b", "03_c"):
-        _write_notebook(notebooks / f"{name}.ipynb", ["x = 1"])
-    monkeypatch.setattr(run_all, "NOTEBOOK_DIR", notebooks)
-    reporting.export_metrics("02_b", {"mitdb.data.n_windows": 10})
-    reports.mkdir(exist_ok=True)
-    # The last summary was written by a run of 01_a alone; 02_b ran in another invocation and
-    # left only its run record.
-    (reports / "summary.json").write_text(json.dumps({
-        "profile": "smoke", "git_commit": "old1234",
-        "notebooks": [{"name": "01_a", "status": "ok", "wall_s": 3.0}]}))
-    run_all.run_record_path("02_b").write_text(json.dumps(
-        {"name": "02_b", "profile": "smoke", "status": "ok", "wall_s": 7.5, "commit": "new5678"}))
-    carried = run_all.earlier_jobs("smoke", run_all.plan("smoke", "03", None, None))
-    assert sorted(job.name for job in carried) == ["01_a", "02_b"]
-    second = next(job for job in carried if job.name == "02_b")
-    assert second.status == "ok (earlier run, commit new5678)" and second.wall_s == 7.5
-    assert second.metrics == {"mitdb.data.n_windows": 10}
-    # A record of another profile is not mixed in.
-    assert run_all.earlier_jobs("default", run_all.plan("smoke", "03", None, None)) == []
-
-
 def test_the_summary_shows_the_lever_table_the_detector_was_chosen_on(reports, tmp_path):
     reports.mkdir(exist_ok=True)
     (reports / "benchmarks-levers.md").write_text("# Detector levers\n\nProtocol.\n\n| a |\n")
@@ -177,17 +239,124 @@ def test_the_summary_shows_the_lever_table_the_detector_was_chosen_on(reports, t
         "smoke", [other]).with_suffix(".md").read_text()
 
 
-def test_summary_only_runs_nothing_and_merges_the_latest_runs(reports, tmp_path, monkeypatch):
+def test_summary_only_runs_nothing_and_merges_the_steps_latest_results(reports, tmp_path,
+                                                                      monkeypatch):
     from ecgutils import reporting
 
-    notebooks = tmp_path / "notebooks"
-    notebooks.mkdir()
+    notebooks = _toy_notebooks(tmp_path, monkeypatch, {"01_a": [_export("01_a", 48)]})
+    assert run_all.main(["--profile", "smoke"]) == 0
     _write_notebook(notebooks / "01_a.ipynb", ["raise RuntimeError('must not run')"])
-    monkeypatch.setattr(run_all, "NOTEBOOK_DIR", notebooks)
-    reporting.export_metrics("01_a", {"mitdb.data.n_records": 48})
-    run_all.run_record_path("01_a").write_text(json.dumps(
-        {"name": "01_a", "profile": "smoke", "status": "ok", "wall_s": 2.0, "commit": "abc"}))
+    # A step outside the notebooks (make model) left its record in the published folder.
+    reporting.export_metrics("release", {"release.detector.cv.f1": 0.7})
+    run_all.run_record_path("release").write_text(json.dumps(
+        {"name": "release", "profile": "smoke", "status": "ok", "wall_s": 2.0, "commit": "abc"}))
     assert run_all.main(["--profile", "smoke", "--summary-only"]) == 0
-    summary = json.loads((reports / "summary.json").read_text())
-    assert summary["notebooks"][0]["status"] == "ok (earlier run, commit abc)"
-    assert summary["metrics"] == {"mitdb.data.n_records": 48}
+    folder, _ = _only_run(reports, "smoke")
+    summary = json.loads((folder / "summary.json").read_text())
+    statuses = {nb["name"]: nb["status"] for nb in summary["notebooks"]}
+    assert statuses["release"] == "ok (earlier run, commit abc)"
+    assert statuses["01_a"].startswith("ok (earlier run")
+    assert summary["metrics"] == {"mitdb.data.n_records": 48, "release.detector.cv.f1": 0.7}
+    assert run_all.main(["--profile", "default", "--summary-only"]) == 2  # no default run
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["-p", "epochs", '"many"'], "parameter epochs='many': expected an integer, got str"),
+        (["-p", "epochs", "-1"], "parameter epochs=-1: out of range, expected a value in [1, "),
+        (["-p", "n_splits", "0"], "parameter n_splits=0: out of range"),
+        (["-p", "records", "[201]"], "parameter records=[201]: item 0: expected a string"),
+        (["-p", "four_classes", "1"], "expected True or False, got int (default in 03b"),
+        (["-p", "threshold", "0.5"], "expected a string"),
+        (["-p", "monitor", '"val_auc"'], "expected one of val_pr_auc, val_loss"),
+        (["-p", "learning_rate", "0"], "out of range, expected a value in (0, inf)"),
+    ],
+)
+def test_mistyped_or_out_of_range_parameters_fail_before_anything_is_written(reports, capsys,
+                                                                             argv, message):
+    assert run_all.main(["--profile", "smoke", *argv]) == 2
+    assert message in capsys.readouterr().err
+    assert not reports.exists()
+
+
+def test_every_parameter_line_of_every_notebook_is_seen_by_papermill():
+    import papermill
+
+    for notebook in sorted(run_all.NOTEBOOK_DIR.glob("[0-9][0-9]*_*.ipynb")):
+        cell = next(c for c in nbformat.read(notebook, as_version=4).cells
+                    if "parameters" in c.metadata.get("tags", []))
+        assigned = [line.split("=")[0].strip() for line in cell.source.splitlines()
+                    if line and not line.startswith("#")]
+        assert list(papermill.inspect_notebook(str(notebook))) == assigned, notebook.name
+
+
+def _run_all_process(reports, *argv):
+    """``python run_all.py ARGV`` in a subprocess writing into ``reports``."""
+    import os
+    import subprocess
+
+    env = dict(os.environ, ECGUTILS_REPORTS_DIR=str(reports))
+    return subprocess.Popen([sys.executable, str(config.PROJECT_ROOT / "run_all.py"), *argv],
+                            env=env, cwd=config.PROJECT_ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.mark.slow
+def test_a_real_notebook_failing_on_a_bad_record_leaves_earlier_runs_intact(reports, mitdb_root):
+    earlier = _run_all_process(reports, "--profile", "smoke", "--only", "01")
+    assert earlier.wait(timeout=600) == 0, earlier.stdout.read()
+    first, _ = _only_run(reports, "smoke")
+    before = {path: path.read_bytes() for path in first.rglob("*") if path.is_file()}
+    failing = _run_all_process(reports, "--profile", "smoke", "--only", "01",
+                               "-p", "records", "['100', '999']")
+    output = failing.communicate(timeout=600)[0]
+    assert failing.returncode == 1
+    assert "01_explore failed: cell" in output and "999" in output
+    assert {path: path.read_bytes() for path in first.rglob("*") if path.is_file()} == before
+    assert (reports / "runs" / "smoke" / "LATEST").read_text().strip() == first.name
+
+
+@pytest.mark.slow
+def test_sigterm_marks_the_run_interrupted_and_publishes_nothing(reports, mitdb_root):
+    import signal
+    import time
+
+    reports.mkdir(parents=True, exist_ok=True)
+    (reports / "summary.json").write_text('{"published": "before"}')
+    process = _run_all_process(reports, "--profile", "smoke", "--only", "01")
+    deadline = time.monotonic() + 300
+    # Wait until the notebook is executing (papermill saves it after each cell).
+    while not list((reports / "runs" / "smoke").glob("*/notebooks/01_explore.ipynb")):
+        assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    output = process.communicate(timeout=120)[0]
+    assert process.returncode == 130, output
+    folder, record = _only_run(reports, "smoke")
+    assert record["status"] == "interrupted"
+    assert f"this run's partial outputs: {folder}" in output
+    statuses = {nb["name"]: nb["status"] for nb in
+                json.loads((folder / "summary.json").read_text())["notebooks"]}
+    assert statuses == {"01_explore": "interrupted"}
+    assert not (reports / "runs" / "smoke" / "LATEST").exists()
+    assert (reports / "summary.json").read_text() == '{"published": "before"}'
+
+
+@pytest.mark.slow
+def test_two_runs_of_different_profiles_at_once_do_not_collide(reports, mitdb_root, cinc_root):
+    smoke = _run_all_process(reports, "--profile", "smoke", "--only", "01")
+    default = _run_all_process(reports, "--profile", "default", "--only", "01",
+                               "-p", "records", "['100', '201', '203']",
+                               "-p", "cinc_max_records", "40")
+    assert smoke.wait(timeout=600) == 0, smoke.stdout.read()
+    assert default.wait(timeout=600) == 0, default.stdout.read()
+    smoke_run, _ = _only_run(reports, "smoke")
+    default_run, _ = _only_run(reports, "default")
+    assert json.loads((smoke_run / "summary.json").read_text())["metrics"][
+        "mitdb.data.n_records"] == 6
+    published = json.loads((reports / "summary.json").read_text())
+    assert published["run_id"] == default_run.name and published["profile"] == "default"
+    assert published["metrics"]["mitdb.data.n_records"] == 3
+    for folder in (smoke_run, default_run):
+        assert (folder / "figures" / "01_af_vs_sinus_strip.png").stat().st_size > 10_000
