@@ -23,8 +23,9 @@ import os
 import shutil
 import tarfile
 import tempfile
+import types
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -223,7 +224,7 @@ def record_files(name: str, record: str, data_dir: str | os.PathLike | None = No
     """
     ds = get(name)
     root = ensure_local(name, data_dir)
-    if record not in record_names(name, data_dir):
+    if record not in _known_records(name, data_dir):
         raise UnknownNameError(
             f"record {record!r} is not in {ds.name} ({ds.title}); see {root / 'RECORDS'}"
             if ds.records is None
@@ -304,8 +305,9 @@ def verify_sha256(
 
 def cinc_reference_labels(
     label_set: str = "v3", data_dir: str | os.PathLike | None = None
-) -> dict[str, str]:
-    """CinC 2017 labels ``{record: class}`` with class in N, A, O, ~.
+) -> Mapping[str, str]:
+    """CinC 2017 labels ``{record: class}`` with class in N, A, O, ~ (a read-only mapping,
+    parsed once per file version: reading every record asks for it once per record).
 
     ``v3`` (default) is PhysioNet's re-labelled REFERENCE-v3.csv; ``original`` the labels of the
     original release; ``alt`` a third relabelling found in a mirror (see README).
@@ -318,7 +320,7 @@ def cinc_reference_labels(
     path = ensure_local("cinc2017", data_dir) / CINC_LABEL_FILES[label_set]
     if not path.is_file():
         raise RecordFormatError(f"CinC 2017 label file {path} is missing")
-    return dict(_cinc_labels_cached(str(path), path.stat().st_mtime_ns))
+    return _cinc_labels_cached(str(path), path.stat().st_mtime_ns)
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -348,6 +350,23 @@ def _non_empty_dir(path: Path) -> bool:
         return next(entries, None) is not None
 
 
+def _known_records(name: str, data_dir: str | os.PathLike | None) -> frozenset[str]:
+    """:func:`record_names` as a set, built once per RECORDS file version (a membership test
+    per record read, not a list copy: reading all 7675 CinC records stays linear)."""
+    ds = get(name)
+    if ds.records is not None:
+        return frozenset(ds.records)
+    records_file = ensure_local(name, data_dir) / "RECORDS"
+    if not records_file.is_file():
+        record_names(name, data_dir)  # raises the clear error
+    return _names_set_cached(str(records_file), records_file.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _names_set_cached(path: str, mtime_ns: int) -> frozenset[str]:
+    return frozenset(_read_lines_cached(path, mtime_ns))
+
+
 @functools.lru_cache(maxsize=16)
 def _read_lines_cached(path: str, mtime_ns: int) -> tuple[str, ...]:
     return tuple(line.strip() for line in Path(path).read_text().splitlines() if line.strip())
@@ -359,7 +378,7 @@ def _sums_cached(path: str, mtime_ns: int) -> tuple[tuple[str, str], ...]:
 
 
 @functools.lru_cache(maxsize=8)
-def _cinc_labels_cached(path: str, mtime_ns: int) -> tuple[tuple[str, str], ...]:
+def _cinc_labels_cached(path: str, mtime_ns: int) -> Mapping[str, str]:
     labels: dict[str, str] = {}
     with open(path, newline="") as handle:
         for row in csv.reader(handle):
@@ -370,7 +389,7 @@ def _cinc_labels_cached(path: str, mtime_ns: int) -> tuple[tuple[str, str], ...]
             if label not in CINC_CLASSES:
                 raise RecordFormatError(f"{path}: record {record} has unknown class {label!r}")
             labels[record] = label
-    return tuple(labels.items())
+    return types.MappingProxyType(labels)
 
 _SHA_CACHE: dict[tuple[str, int, int], str] = {}
 

@@ -127,13 +127,47 @@ def label_fraction(
     intervals: Iterable[Interval], start_s: float, end_s: float, label: str = AF
 ) -> float:
     """Fraction of ``[start_s, end_s)`` covered by ``label`` (0 … 1)."""
-    if end_s <= start_s:
-        raise ValueError(f"empty span: start_s={start_s} end_s={end_s}")
-    covered = sum(
-        max(0.0, min(end_s, interval.end_s) - max(start_s, interval.start_s))
-        for interval in episodes(intervals, label)
-    )
-    return covered / (end_s - start_s)
+    return float(label_fractions(intervals, np.array([start_s]), np.array([end_s]), label)[0])
+
+
+def label_fractions(
+    intervals: Iterable[Interval], starts_s: np.ndarray, ends_s: np.ndarray, label: str = AF
+) -> np.ndarray:
+    """Fraction of each span ``[starts_s[i], ends_s[i])`` covered by ``label`` (0 … 1).
+
+    Vectorised over spans: covered time is the difference of the label's cumulative covered
+    time at the span's ends (linear in spans + intervals, not their product).
+
+    Parameters
+    ----------
+    intervals : iterable of Interval
+        A record's rhythm intervals (non-overlapping, as a rhythm annotation makes them).
+    starts_s, ends_s : ndarray
+        Span bounds (s), each end after its start.
+    label : str
+        The rhythm, e.g. ``rhythm.AF``.
+
+    Returns
+    -------
+    ndarray of float
+    """
+    starts_s, ends_s = np.asarray(starts_s, dtype=float), np.asarray(ends_s, dtype=float)
+    empty = ends_s <= starts_s
+    if empty.any():
+        index = int(np.argmax(empty))
+        raise ValueError(f"empty span: start_s={starts_s[index]} end_s={ends_s[index]}")
+    spans = sorted((interval.start_s, interval.end_s) for interval in episodes(intervals, label))
+    if not spans:
+        return np.zeros(starts_s.shape)
+    bounds = np.array(spans, dtype=float)
+    # Knots of the cumulative covered time C(t): 0 before the first episode, rising with slope
+    # 1 inside episodes and flat between them; covered time of a span = C(end) - C(start).
+    knots = bounds.ravel()
+    lengths = np.diff(bounds, axis=1).ravel()
+    covered_at_knots = np.repeat(np.concatenate([[0.0], np.cumsum(lengths)]), 2)[1:-1]
+    def cumulative(t: np.ndarray) -> np.ndarray:
+        return np.interp(t, knots, covered_at_knots)
+    return (cumulative(ends_s) - cumulative(starts_s)) / (ends_s - starts_s)
 
 
 def labels_at(intervals: Sequence[Interval], times_s: np.ndarray, outside: str = "") -> np.ndarray:

@@ -162,14 +162,13 @@ def label_windows(
         -1 left out), one row per window.
     """
     starts_s = np.asarray(starts_s, dtype=float)
-    af = np.empty(starts_s.size)
-    afl = np.empty(starts_s.size)
-    for index, start in enumerate(starts_s):
-        end = min(start + window_s, record_duration_s)
-        if end <= start:
-            raise ValueError(f"window at {start:.3f} s starts after the record ends")
-        af[index] = rhythm.label_fraction(intervals, start, end, rhythm.AF)
-        afl[index] = rhythm.label_fraction(intervals, start, end, rhythm.AFL)
+    ends_s = np.minimum(starts_s + window_s, record_duration_s)
+    late = ends_s <= starts_s
+    if late.any():
+        raise ValueError(f"window at {starts_s[np.argmax(late)]:.3f} s starts after the record "
+                         "ends")
+    af = rhythm.label_fractions(intervals, starts_s, ends_s, rhythm.AF)
+    afl = rhythm.label_fractions(intervals, starts_s, ends_s, rhythm.AFL)
     threshold = policy.af_threshold - 1e-9
     if policy.fold_afl:
         labels = np.where(af + afl >= threshold, AF_LABEL, NON_AF_LABEL)

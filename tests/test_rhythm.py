@@ -64,3 +64,23 @@ def test_rr_irregularity_is_zero_for_a_regular_rhythm_and_positive_otherwise():
     assert np.allclose(rhythm.rr_irregularity(rr), 0.0)
     # RR 1.0 then 0.5: |0.5 - 1.0| / 0.75
     assert rhythm.rr_irregularity(np.array([1.0, 0.5]))[0] == pytest.approx(0.5 / 0.75)
+
+
+def test_label_fractions_of_many_spans_equal_the_span_by_span_overlap_on_a_real_record(
+        mitdb_root):
+    from ecgutils import records
+
+    record = records.read("mitdb", "203")  # many AF and flutter episodes
+    duration = record.signal.size / record.fs
+    starts = np.arange(0.0, duration - 1.0, 3.7)
+    ends = np.minimum(starts + 95.0, duration)  # spans crossing several episodes
+    for label in (rhythm.AF, rhythm.AFL):
+        expected = [sum(max(0.0, min(end, i.end_s) - max(start, i.start_s))
+                        for i in rhythm.episodes(record.rhythm, label)) / (end - start)
+                    for start, end in zip(starts, ends, strict=True)]
+        got = rhythm.label_fractions(record.rhythm, starts, ends, label)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+        assert 0.05 < got.mean() < 0.95  # the record really has this rhythm
+    assert rhythm.label_fractions([], starts, ends).tolist() == [0.0] * starts.size
+    with pytest.raises(ValueError, match="empty span"):
+        rhythm.label_fractions(record.rhythm, np.array([5.0]), np.array([5.0]))
