@@ -66,8 +66,9 @@ def main() -> None:
         "shipped models, 5-s step": bundle.Bundle(
             shipped.models, dataclasses.replace(shipped.settings, step_s=5.0)),
     }
-    detect.analyse(records.Record(**{**rec.__dict__, "signal": rec.signal[:360 * 600]}),
-                   shipped)  # warm-up: TensorFlow traces its graphs once
+    excerpt = records.Record(**{**rec.__dict__, "signal": rec.signal[:360 * 600]})
+    for variant in variants.values():  # warm-up: each bundle fuses and traces its models once
+        detect.analyse(excerpt, variant)
     rows = []
     for what, variant in variants.items():
         began = time.perf_counter()

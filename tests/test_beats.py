@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
+from scipy import ndimage, stats
 
-from ecgutils import beats, records
+from ecgutils import baseline, beats, records
 
 
 def _column(values: np.ndarray, name: str) -> np.ndarray:
@@ -71,3 +72,78 @@ def test_rr_intervals_outside_physiological_range_are_left_out():
 def test_beat_accuracy_refuses_an_empty_beat_list():
     with pytest.raises(ValueError, match="needs reference and detected"):
         beats.beat_accuracy(np.array([1, 2]), np.array([], dtype=int), 250.0)
+
+
+# --- the fast paths are NeuroKit's and the per-window formulas, bit for bit -----------------
+
+
+def _blocks(signal: np.ndarray, fs: float) -> list[np.ndarray]:
+    """The whole lead and the scanner's 70-s blocks (60 s and 5-s margins) of its start."""
+    step, margin = int(60 * fs), int(5 * fs)
+    return [signal] + [signal[max(0, lo - margin):lo + step + margin]
+                       for lo in range(0, min(signal.size, 10 * step), step)]
+
+
+@pytest.mark.parametrize("name", ["100", "203", "207"])
+def test_detect_equals_neurokit_itself_on_real_blocks(mitdb_root, name):
+    import neurokit2 as nk
+
+    rec = records.read("mitdb", name)
+    for block in _blocks(rec.signal, rec.fs):
+        assert np.array_equal(beats._neurokit_cleaner(rec.fs)(block),
+                              nk.ecg_clean(block, sampling_rate=rec.fs, method="neurokit"))
+        assert np.array_equal(beats.detect(block, rec.fs),
+                              beats._detect_neurokit(block, rec.fs))
+
+
+def test_detect_of_a_flat_stretch_is_empty_like_neurokit():
+    flat = np.zeros(3000)
+    assert beats.detect(flat, 250.0).size == beats._detect_neurokit(flat, 250.0).size == 0
+
+
+def _features_one_by_one(beat_s: np.ndarray, starts: np.ndarray, window_s: float) -> np.ndarray:
+    """The features by their definition, one window at a time (the code before it was made
+    faster): SciPy's median filter, NumPy's median, baseline.cosen per window."""
+    out = np.zeros((starts.size, len(beats.FEATURES)), dtype=np.float32)
+    for row, start in enumerate(starts):
+        inside = beat_s[(beat_s >= start) & (beat_s < start + window_s)]
+        out[row, beats.FEATURES.index("beats_per_s")] = inside.size / window_s
+        rr = np.diff(inside)
+        rr = rr[(rr >= beats.RR_RANGE_S[0]) & (rr <= beats.RR_RANGE_S[1])]
+        if rr.size < beats.MIN_RR:
+            continue
+        mean, diffs = rr.mean(), np.diff(rr)
+        smoothed = ndimage.median_filter(rr, size=3, mode="nearest")
+        try:
+            cosen = baseline.cosen(rr)
+        except ValueError:
+            cosen = 0.0
+        out[row] = (mean, rr.std() / mean, np.sqrt(np.mean(diffs ** 2)) / mean,
+                    stats.median_abs_deviation(rr) / np.median(rr),
+                    np.mean(np.abs(diffs) > 0.05), cosen, smoothed.std() / smoothed.mean(),
+                    np.median(np.abs(rr[2:] - rr[:-2])) / mean,
+                    np.median(np.abs(rr[3:] - rr[:-3])) / mean, inside.size / window_s, 1.0)
+    return out
+
+
+@pytest.mark.parametrize("name", ["201", "203"])
+def test_window_features_equal_their_one_window_definition(mitdb_root, name):
+    rec = records.read("mitdb", name)
+    beat_s = beats.detect(rec.signal, rec.fs) / rec.fs
+    for starts, window_s in ((np.arange(0, rec.duration_s - 20, 10.0), 20.0),
+                             (np.arange(0, 600, 3.7), 8.0)):
+        fast = beats.window_features(beat_s, starts, window_s)
+        slow = _features_one_by_one(beat_s, starts, window_s)
+        mad = beats.FEATURES.index("mad_rel")
+        others = [i for i in range(len(beats.FEATURES)) if i != mad]
+        assert np.array_equal(fast[:, others], slow[:, others])
+        # The MAD comes from one nan-omitting SciPy call over all windows: equal to rounding.
+        np.testing.assert_allclose(fast[:, mad], slow[:, mad], rtol=1e-6, atol=0)
+
+
+def test_median_helpers_equal_numpy_and_scipy():
+    rng = np.random.default_rng(0)
+    for size in range(1, 40):
+        x = rng.choice([0.5, 0.6, 0.8, 1.1], size) if size % 3 else rng.random(size)
+        assert beats._median(x) == np.median(x)
+        assert np.array_equal(beats._median3(x), ndimage.median_filter(x, 3, mode="nearest"))

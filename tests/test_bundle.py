@@ -92,6 +92,56 @@ def test_ensemble_predicts_the_mean_of_its_models(tmp_path, model, inputs):
     assert np.allclose(loaded.predict(inputs["ecg"], inputs["rr"]), (one + two) / 2, atol=1e-6)
 
 
+def test_fused_prediction_equals_the_models_one_by_one(saved, model, inputs, monkeypatch):
+    loaded = bundle.load(saved)
+    assert loaded._fused is not False  # the detector architecture is fused
+    each = loaded.predict_each(inputs["ecg"], inputs["rr"])
+    np.testing.assert_allclose(loaded.predict(inputs["ecg"], inputs["rr"]), each,
+                               rtol=0, atol=1e-6)
+    # Where fusing is impossible, predict is the one-by-one path itself.
+    monkeypatch.setattr(bundle, "fuse", lambda models, settings: None)
+    plain = bundle.Bundle([model], make_settings())
+    assert np.array_equal(plain.predict(inputs["ecg"], inputs["rr"]), each)
+    assert plain._fused is False
+
+
+def test_folding_batchnorm_keeps_the_model_and_removes_its_normalisations(model, inputs):
+    folded = bundle.fold_batchnorm(model)
+    kinds = [type(layer).__name__ for layer in folded.layers]
+    original = [type(layer).__name__ for layer in model.layers]
+    # The normalisations after convolutions are gone; the one on the RR input stays.
+    assert original.count("BatchNormalization") == kinds.count("FoldedBatchNormalization") + 1
+    assert kinds.count("BatchNormalization") == 1
+    x = {"ecg": inputs["ecg"][:, :, None], "rr": inputs["rr"]}
+    np.testing.assert_allclose(np.asarray(folded(x, training=False)),
+                               np.asarray(model(x, training=False)), rtol=0, atol=1e-6)
+    assert model.get_layer(folded.layers[1].name) is not folded.layers[1]  # a copy
+
+
+def test_the_shipped_ensemble_fused_equals_the_mean_of_its_members_on_real_windows(mitdb_root):
+    from ecgutils import detect, records
+
+    shipped = detect.packaged_bundle()
+    assert len(shipped.models) == 5 and shipped._fused is not False
+    seen = {}
+
+    class Capture(bundle.Bundle):
+        def predict(self, ecg, rr, batch_size=512):
+            seen["ecg"], seen["rr"] = ecg, rr
+            return super().predict(ecg, rr, batch_size)
+
+    rec = records.read("mitdb", "203")  # AF, flutter, noise: varied windows
+    detect.analyse(rec, Capture(shipped.models, shipped.settings))
+    ecg, rr = seen["ecg"], seen["rr"]
+    members = np.mean([np.asarray(m.predict_on_batch({"ecg": ecg[:, :, None], "rr": rr}),
+                                  dtype=float)[:, 0] for m in shipped.models], axis=0)
+    fused = shipped.predict(ecg, rr)
+    assert fused.shape == (len(ecg),) and len(ecg) > 150
+    assert np.abs(fused - members).max() < 1e-5
+    # Any batch size gives the same probabilities (one traced function for every length).
+    np.testing.assert_allclose(shipped.predict(ecg, rr, batch_size=7), fused, rtol=0, atol=1e-6)
+
+
 # Keras 3 ``clone_model`` copies the compile state (a fresh optimiser with the original's
 # slot variables), which would put a compiled model's Adam moments into the bundle.
 def test_saved_models_hold_no_optimizer(tmp_path, saved):
