@@ -74,6 +74,12 @@ with warnings.catch_warnings():
     import wfdb.processing
 
 
+# COSEn's matching tolerance (s), minimum numerator count and tolerance step (s), by default.
+COSEN_R_S = 0.03
+COSEN_MIN_MATCHES = 5
+COSEN_R_STEP_S = 0.01
+
+
 @dataclass(frozen=True)
 class CosenParams:
     """Parameters of the COSEn AF detector.
@@ -103,9 +109,9 @@ class CosenParams:
     window_rr: int = 16
     step_beats: int = 1
     threshold: float = -1.4
-    r_s: float = 0.03
-    min_matches: int = 5
-    r_step_s: float | None = 0.01
+    r_s: float = COSEN_R_S
+    min_matches: int = COSEN_MIN_MATCHES
+    r_step_s: float | None = COSEN_R_STEP_S
     min_episode_s: float = 30.0
     merge_gap_s: float = 0.0
 
@@ -124,9 +130,9 @@ class CosenParams:
 
 def cosen(
     rr_s: Sequence[float] | np.ndarray,
-    r_s: float = 0.03,
-    min_matches: int = 5,
-    r_step_s: float | None = 0.01,
+    r_s: float = COSEN_R_S,
+    min_matches: int = COSEN_MIN_MATCHES,
+    r_step_s: float | None = COSEN_R_STEP_S,
 ) -> float:
     """COSEn of one run of RR intervals.
 
@@ -159,7 +165,13 @@ def cosen(
     _check_pairs(rr.size, min_matches)
     if not np.all(np.isfinite(rr)) or np.any(rr <= 0):
         raise ValueError("rr_s must be finite and positive (seconds)")
-    return float(_cosen_rows(rr[np.newaxis, :], r_s, min_matches, r_step_s)[0])
+    return float(cosen_rows(rr[np.newaxis, :], r_s, min_matches, r_step_s)[0])
+
+
+def cosen_defined(n_rr: int, min_matches: int = COSEN_MIN_MATCHES) -> bool:
+    """Whether :func:`cosen` is defined for runs of ``n_rr`` RR intervals: at least 4, and
+    enough templates (``n_rr − 1``) to form ``min_matches`` pairs."""
+    return n_rr >= 4 and math.comb(n_rr - 1, 2) >= min_matches
 
 
 def detect(
@@ -293,7 +305,7 @@ def _windows(beats: np.ndarray, params: CosenParams) -> tuple[np.ndarray, np.nda
         return empty, empty.copy(), empty.copy()
     first_rr = np.arange(n_windows) * params.step_beats
     rr_windows = np.lib.stride_tricks.sliding_window_view(rr, params.window_rr)[first_rr]
-    values = _cosen_rows(rr_windows, params.r_s, params.min_matches, params.r_step_s)
+    values = cosen_rows(rr_windows, params.r_s, params.min_matches, params.r_step_s)
     # RR interval k runs from beat k to beat k + 1; each window decides for step_beats
     # intervals around its central one, so that consecutive windows tile without overlap.
     decided_rr = first_rr + params.window_rr // 2 - params.step_beats // 2
@@ -305,10 +317,15 @@ def _pair_indices(n_templates: int) -> tuple[np.ndarray, np.ndarray]:
     return np.triu_indices(n_templates, k=1)
 
 
-def _cosen_rows(
-    rr: np.ndarray, r_s: float, min_matches: int, r_step_s: float | None = None
+def cosen_rows(
+    rr: np.ndarray, r_s: float = COSEN_R_S, min_matches: int = COSEN_MIN_MATCHES,
+    r_step_s: float | None = COSEN_R_STEP_S,
 ) -> np.ndarray:
-    """COSEn of each row of ``rr`` (n_windows, n_rr), vectorised over windows."""
+    """:func:`cosen` of each row of ``rr`` (n_windows, n_rr), vectorised over windows.
+
+    The rows are not checked: finite positive RR intervals (s) with
+    ``cosen_defined(n_rr, min_matches)``, as :func:`cosen` checks for one run.
+    """
     i, j = _pair_indices(rr.shape[1] - 1)
     distance_1 = np.abs(rr[:, i] - rr[:, j])
     distance_2 = np.maximum(distance_1, np.abs(rr[:, i + 1] - rr[:, j + 1]))

@@ -28,24 +28,15 @@ it. They describe what a cardiologist reads off the rhythm strip:
 
 from __future__ import annotations
 
-import inspect
-import math
 import time
 import warnings
-from collections.abc import Callable, Sequence
-from functools import lru_cache
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import ndimage, stats
-from scipy import signal as scipy_signal
 
-from ecgutils import baseline, blockdsp
-
-try:  # SciPy's compiled core of find_peaks / peak_prominences, without their checks
-    from scipy.signal import _peak_finding_utils
-except ImportError:  # pragma: no cover - a SciPy that moved it: the public functions
-    _peak_finding_utils = None
+from ecgutils import baseline
 
 FEATURES = (
     "mean_rr_s", "cv_rr", "rmssd_rel", "mad_rel", "pnn50", "cosen", "cv_rr_median3",
@@ -73,6 +64,8 @@ def detect(signal_mv: np.ndarray, fs: float) -> np.ndarray:
     ndarray of int64
         Sorted, unique sample indices; empty when no beat is found.
     """
+    import neurokit2 as nk  # heavy import (~1 s): only where beats are detected
+
     signal_mv = np.asarray(signal_mv, dtype=float)
     if signal_mv.ndim != 1:
         raise ValueError(f"signal_mv must be one-dimensional; got shape {signal_mv.shape}")
@@ -80,18 +73,6 @@ def detect(signal_mv: np.ndarray, fs: float) -> np.ndarray:
         raise ValueError(f"fs must be positive; got {fs}")
     if signal_mv.size < int(2 * fs):
         return np.zeros(0, dtype=np.int64)
-    if np.isnan(signal_mv).any():  # NeuroKit fills the gaps first; rare, so its own code
-        return _detect_neurokit(signal_mv, fs)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the mean QRS length of no QRS at all
-        peaks = _neurokit_r_peaks(_neurokit_cleaner(float(fs))(signal_mv), fs)
-    return np.unique(peaks[(peaks >= 0) & (peaks < signal_mv.size)])
-
-
-def _detect_neurokit(signal_mv: np.ndarray, fs: float) -> np.ndarray:
-    """:func:`detect` through NeuroKit2 itself (``ecg_clean`` + ``ecg_findpeaks``)."""
-    import neurokit2 as nk  # heavy import (~1 s): only where it is needed
-
     with warnings.catch_warnings():
         # NeuroKit2 warns about too few peaks on very short or flat stretches; an empty or
         # short beat list is the honest answer there.
@@ -101,67 +82,6 @@ def _detect_neurokit(signal_mv: np.ndarray, fs: float) -> np.ndarray:
         found = nk.ecg_findpeaks(cleaned, sampling_rate=fs, method="neurokit")
     peaks = np.asarray(found["ECG_R_Peaks"], dtype=np.int64)
     return np.unique(peaks[(peaks >= 0) & (peaks < signal_mv.size)])
-
-
-@lru_cache(maxsize=8)
-def _neurokit_cleaner(fs: float) -> Callable[[np.ndarray], np.ndarray]:
-    """NeuroKit2's ``ecg_clean(method="neurokit")`` at ``fs`` with its filters designed once:
-    a 0.5-Hz order-5 Butterworth high-pass (zero phase), then a zero-phase moving average
-    over one 50-Hz period; bit-identical (tests/test_beats.py)."""
-    highpass = blockdsp.SosFiltFilt(
-        scipy_signal.butter(5, 0.5, btype="highpass", output="sos", fs=fs))
-    width = int(fs / 50) if fs >= 100 else 2
-    powerline = blockdsp.FiltFilt(np.ones(width), [width])
-    return lambda x: powerline(highpass(x))
-
-
-def _neurokit_r_peaks(cleaned: np.ndarray, fs: float) -> np.ndarray:
-    """NeuroKit2's ``ecg_findpeaks(method="neurokit")`` (its default parameters): QRS
-    complexes where the smoothed absolute gradient exceeds 1.5 × its 0.75-s average, the R
-    peak the most prominent maximum of each complex long enough and 0.3 s after the last.
-
-    The same steps as NeuroKit2's code, with SciPy's compiled peak and prominence search in
-    place of one ``scipy.signal.find_peaks`` per complex (whose checks took most of the
-    time); bit-identical (tests/test_beats.py).
-    """
-    cleaned = np.ascontiguousarray(cleaned)  # the compiled search takes contiguous arrays
-    absgrad = np.abs(np.gradient(cleaned))
-    smoothgrad = ndimage.uniform_filter1d(absgrad, int(np.rint(0.1 * fs)), mode="nearest")
-    avggrad = ndimage.uniform_filter1d(smoothgrad, int(np.rint(0.75 * fs)), mode="nearest")
-    qrs = smoothgrad > 1.5 * avggrad
-    beg_qrs = np.where(np.logical_and(np.logical_not(qrs[0:-1]), qrs[1:]))[0]
-    end_qrs = np.where(np.logical_and(qrs[0:-1], np.logical_not(qrs[1:])))[0]
-    if len(beg_qrs) == 0:
-        return np.zeros(0, dtype=np.int64)
-    end_qrs = end_qrs[end_qrs > beg_qrs[0]]
-    num_qrs = min(beg_qrs.size, end_qrs.size)
-    min_len = np.mean(end_qrs[:num_qrs] - beg_qrs[:num_qrs]) * 0.4
-    mindelay = int(np.rint(fs * 0.3))
-    peaks = [0]
-    for beg, end in zip(beg_qrs[:num_qrs].tolist(), end_qrs[:num_qrs].tolist(), strict=True):
-        if end - beg < min_len:
-            continue
-        data = cleaned[beg:end]
-        locmax = _local_maxima(data)
-        if locmax.size > 0:
-            peak = beg + int(locmax[np.argmax(_prominences(data, locmax))])
-            if peak - peaks[-1] > mindelay:
-                peaks.append(peak)
-    return np.asarray(peaks[1:], dtype=np.int64)
-
-
-def _local_maxima(x: np.ndarray) -> np.ndarray:
-    """``scipy.signal.find_peaks(x)[0]``: local maxima (a plateau's middle)."""
-    if _peak_finding_utils is None:
-        return scipy_signal.find_peaks(x)[0]
-    return _peak_finding_utils._local_maxima_1d(x)[0]
-
-
-def _prominences(x: np.ndarray, peaks: np.ndarray) -> np.ndarray:
-    """``scipy.signal.peak_prominences(x, peaks)[0]`` (no window)."""
-    if _peak_finding_utils is None:
-        return scipy_signal.peak_prominences(x, peaks)[0]
-    return _peak_finding_utils._peak_prominences(x, peaks, -1)[0]
 
 
 def window_features(
@@ -192,22 +112,18 @@ def window_features(
     last = np.searchsorted(beat_times_s, starts_s + window_s, side="left")
     out = np.zeros((starts_s.size, len(FEATURES)), dtype=np.float32)
     out[:, FEATURES.index("beats_per_s")] = (last - first) / window_s
-    kept: dict[int, np.ndarray] = {}
+    # Windows with the same number of kept RR intervals are stacked and computed together:
+    # per-window calls cost far more in overhead than in arithmetic.
+    by_count: dict[int, list[tuple[int, np.ndarray]]] = {}
     for row, (lo, hi) in enumerate(zip(first.tolist(), last.tolist(), strict=True)):
         rr = np.diff(beat_times_s[lo:hi])
         rr = rr[(rr >= RR_RANGE_S[0]) & (rr <= RR_RANGE_S[1])]
         if rr.size >= MIN_RR:
-            out[row] = _features(rr, hi - lo, window_s)
-            kept[row] = rr
-    if kept:
-        rows = list(kept)
-        out[rows, FEATURES.index("cosen")] = _cosen(list(kept.values()))
-        # The MAD of every window in one SciPy call (per window, its overhead dominated).
-        padded = np.full((len(kept), max(rr.size for rr in kept.values())), np.nan)
-        for index, rr in enumerate(kept.values()):
-            padded[index, :rr.size] = rr
-        mad = stats.median_abs_deviation(padded, axis=1, nan_policy="omit")
-        out[rows, FEATURES.index("mad_rel")] = mad / np.nanmedian(padded, axis=1)
+            by_count.setdefault(rr.size, []).append((row, rr))
+    for group in by_count.values():
+        rows = [row for row, _ in group]
+        out[rows] = _features(np.stack([rr for _, rr in group]),
+                              out[rows, FEATURES.index("beats_per_s")], window_s)
     return out
 
 
@@ -251,64 +167,38 @@ def accuracy_table(
     return pd.DataFrame(rows)
 
 
-def _features(rr: np.ndarray, n_beats: int, window_s: float) -> np.ndarray:
-    """One window's features from its kept RR intervals (at least :data:`MIN_RR`), but
-    ``mad_rel`` and ``cosen`` (0: :func:`window_features` fills them in for all windows at
-    once)."""
-    mean = rr.mean()
-    diffs = np.diff(rr)
-    smoothed = _median3(rr)
-    return np.array((
+def _features(rr: np.ndarray, beats_per_s: np.ndarray, window_s: float) -> np.ndarray:
+    """The features of windows with the same number of kept RR intervals.
+
+    Parameters
+    ----------
+    rr : ndarray, shape (n_windows, n_rr)
+        Each window's kept RR intervals (s), ``n_rr`` >= :data:`MIN_RR`.
+    beats_per_s : ndarray, shape (n_windows,)
+        Each window's beats per second.
+    window_s : float
+        Window length (s), for the record of the computation only.
+
+    Returns
+    -------
+    ndarray of float32, shape (n_windows, len(FEATURES))
+    """
+    mean = rr.mean(axis=1)
+    diffs = np.diff(rr, axis=1)
+    smoothed = ndimage.median_filter(rr, size=(1, 3), mode="nearest")  # along each row
+    cosen = np.zeros(len(rr))
+    if baseline.cosen_defined(rr.shape[1]):
+        cosen = baseline.cosen_rows(rr)
+    return np.column_stack((
         mean,
-        rr.std() / mean,
-        np.sqrt(np.mean(diffs ** 2)) / mean,
-        0.0,  # mad_rel
-        np.mean(np.abs(diffs) > 0.05),
-        0.0,  # cosen
-        smoothed.std() / smoothed.mean(),
-        _median(np.abs(rr[2:] - rr[:-2])) / mean,
-        _median(np.abs(rr[3:] - rr[:-3])) / mean,
-        n_beats / window_s,
-        1.0,
-    ), dtype=np.float32)
-
-
-def _median3(x: np.ndarray) -> np.ndarray:
-    """``scipy.ndimage.median_filter(x, size=3, mode="nearest")``: the middle of each three
-    neighbours (ends repeated) picked by min and max, exactly the same values without the
-    filter's per-call set-up."""
-    padded = np.concatenate((x[:1], x, x[-1:]))
-    a, b, c = padded[:-2], padded[1:-1], padded[2:]
-    return np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
-
-
-def _median(x: np.ndarray) -> float:
-    """``numpy.median`` of a non-empty 1-D array without NaN: the middle value, or the mean
-    of the two middle values (the same sum and halving as NumPy's)."""
-    ordered = np.sort(x)
-    half = ordered.size // 2
-    if ordered.size % 2:
-        return float(ordered[half])
-    return float((ordered[half - 1] + ordered[half]) / 2)
-
-
-def _cosen(rr_runs: list[np.ndarray]) -> np.ndarray:
-    """:func:`ecgutils.baseline.cosen` (its default settings) of each run of RR intervals,
-    0 where it has too few templates; the runs of one length in one vectorised call."""
-    values = np.zeros(len(rr_runs))
-    by_length: dict[int, list[int]] = {}
-    for index, rr in enumerate(rr_runs):
-        by_length.setdefault(rr.size, []).append(index)
-    for size, indices in by_length.items():
-        if size < 4 or math.comb(size - 1, 2) < _COSEN["min_matches"]:
-            continue  # baseline.cosen refuses it: too few templates
-        # baseline.cosen checks one run and computes it as one row of this function; the
-        # runs here are finite and in RR_RANGE_S, so only the row computation is left.
-        values[indices] = baseline._cosen_rows(np.stack([rr_runs[i] for i in indices]),
-                                               **_COSEN)
-    return values
-
-
-# baseline.cosen's defaults (r_s, min_matches, r_step_s), read from its signature.
-_COSEN = {name: p.default for name, p in inspect.signature(baseline.cosen).parameters.items()
-          if name != "rr_s"}
+        rr.std(axis=1) / mean,
+        np.sqrt(np.mean(diffs ** 2, axis=1)) / mean,
+        stats.median_abs_deviation(rr, axis=1) / np.median(rr, axis=1),
+        np.mean(np.abs(diffs) > 0.05, axis=1),
+        cosen,
+        smoothed.std(axis=1) / smoothed.mean(axis=1),
+        np.median(np.abs(rr[:, 2:] - rr[:, :-2]), axis=1) / mean,
+        np.median(np.abs(rr[:, 3:] - rr[:, :-3]), axis=1) / mean,
+        beats_per_s,
+        np.ones(len(rr)),
+    )).astype(np.float32)

@@ -33,9 +33,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import signal as scipy_signal
 
-from ecgutils import beats, blockdsp, ec57, episodes, records, rhythm, signal, windows
+from ecgutils import beats, ec57, episodes, records, rhythm, signal, windows
 from ecgutils.bundle import Bundle, BundleError, Settings, load
 from ecgutils.config import PACKAGE_DIR
 from ecgutils.errors import ECGDataError, RecordFormatError
@@ -115,25 +114,6 @@ class ScanResult:
                 "realtime_factor": round(self.realtime_factor, 1)}
 
 
-class _Conditioner:
-    """:func:`ecgutils.signal.bandpass` then :func:`ecgutils.signal.resample` to the model's
-    rate, bit for bit, with both filters designed once for all blocks of a recording."""
-
-    def __init__(self, fs: float, s: Settings):
-        if not 0 < s.low_hz < s.high_hz < fs / 2:  # signal.bandpass's own check and message
-            raise ValueError(
-                f"band-pass edges must satisfy 0 < low_hz < high_hz < fs/2; got "
-                f"low_hz={s.low_hz}, high_hz={s.high_hz}, fs={fs}")
-        # The design of signal.bandpass (scipy.signal.butter, second-order sections).
-        self.bandpass = blockdsp.SosFiltFilt(scipy_signal.butter(
-            int(s.filter_order), [float(s.low_hz), float(s.high_hz)], btype="bandpass",
-            fs=float(fs), output="sos"))
-        self.resample = blockdsp.Resampler(fs, s.fs)
-
-    def __call__(self, chunk: np.ndarray) -> np.ndarray:
-        return self.resample(self.bandpass(chunk))
-
-
 class _Pipeline:
     """Blocks → conditioned signal and beats → windows → probabilities, incrementally.
 
@@ -155,7 +135,6 @@ class _Pipeline:
         self.window = s.window_samples
         self.step = int(round(s.step_s * s.fs))
         self.show_progress = show_progress
-        self.condition = _Conditioner(self.fs, s)
         self.raw = np.zeros(0)        # raw samples from raw_offset on
         self.raw_offset = 0
         self.n_raw = 0                # samples received
@@ -204,7 +183,9 @@ class _Pipeline:
         chunk_start = max(0, core_start - self.margin)
         chunk_end = min(core_end + self.margin, self.n_raw)
         chunk = self.raw[chunk_start - self.raw_offset:chunk_end - self.raw_offset]
-        conditioned = self.condition(chunk)
+        s = self.s
+        conditioned = signal.resample(
+            signal.bandpass(chunk, self.fs, s.low_hz, s.high_hz, s.filter_order), self.fs, s.fs)
         first = (core_start - chunk_start) * self.up // self.down
         length = -(-core_end * self.up // self.down) - core_start * self.up // self.down
         self.cond_parts.append(conditioned[first:first + length])  # joined once per advance

@@ -117,7 +117,18 @@ def resample(signal: np.ndarray, fs_in: float, fs_out: float = TARGET_FS) -> np.
         raise ValueError(f"no small rational ratio between fs_in={fs_in} and fs_out={fs_out}")
     if ratio == 1:
         return signal.copy()
-    return scipy_signal.resample_poly(signal, ratio.numerator, ratio.denominator)
+    up, down = ratio.numerator, ratio.denominator
+    return scipy_signal.resample_poly(signal, up, down, window=_resample_taps(up, down))
+
+
+@lru_cache(maxsize=16)
+def _resample_taps(up: int, down: int) -> np.ndarray:
+    """The low-pass ``resample_poly`` designs for ``window=("kaiser", 5.0)``, designed once per
+    ratio: given as an array it is used as is, and the scanner resamples one block a minute."""
+    max_rate = max(up, down)
+    taps = scipy_signal.firwin(2 * 10 * max_rate + 1, 1.0 / max_rate, window=("kaiser", 5.0))
+    taps.setflags(write=False)  # shared between calls
+    return taps
 
 
 def normalise(windows: np.ndarray, method: str = "zscore") -> np.ndarray:

@@ -77,28 +77,8 @@ def test_beat_accuracy_refuses_an_empty_beat_list():
 # --- the fast paths are NeuroKit's and the per-window formulas, bit for bit -----------------
 
 
-def _blocks(signal: np.ndarray, fs: float) -> list[np.ndarray]:
-    """The whole lead and the scanner's 70-s blocks (60 s and 5-s margins) of its start."""
-    step, margin = int(60 * fs), int(5 * fs)
-    return [signal] + [signal[max(0, lo - margin):lo + step + margin]
-                       for lo in range(0, min(signal.size, 10 * step), step)]
-
-
-@pytest.mark.parametrize("name", ["100", "203", "207"])
-def test_detect_equals_neurokit_itself_on_real_blocks(mitdb_root, name):
-    import neurokit2 as nk
-
-    rec = records.read("mitdb", name)
-    for block in _blocks(rec.signal, rec.fs):
-        assert np.array_equal(beats._neurokit_cleaner(rec.fs)(block),
-                              nk.ecg_clean(block, sampling_rate=rec.fs, method="neurokit"))
-        assert np.array_equal(beats.detect(block, rec.fs),
-                              beats._detect_neurokit(block, rec.fs))
-
-
-def test_detect_of_a_flat_stretch_is_empty_like_neurokit():
-    flat = np.zeros(3000)
-    assert beats.detect(flat, 250.0).size == beats._detect_neurokit(flat, 250.0).size == 0
+def test_detect_of_a_flat_stretch_is_empty():
+    assert beats.detect(np.zeros(3000), 250.0).size == 0
 
 
 def _features_one_by_one(beat_s: np.ndarray, starts: np.ndarray, window_s: float) -> np.ndarray:
@@ -136,14 +116,9 @@ def test_window_features_equal_their_one_window_definition(mitdb_root, name):
         slow = _features_one_by_one(beat_s, starts, window_s)
         mad = beats.FEATURES.index("mad_rel")
         others = [i for i in range(len(beats.FEATURES)) if i != mad]
-        assert np.array_equal(fast[:, others], slow[:, others])
-        # The MAD comes from one nan-omitting SciPy call over all windows: equal to rounding.
+        # Windows are computed in stacks of equal RR count: equal to float32 rounding.
+        np.testing.assert_allclose(fast[:, others], slow[:, others], rtol=1e-6, atol=1e-7)
         np.testing.assert_allclose(fast[:, mad], slow[:, mad], rtol=1e-6, atol=0)
+        assert (fast[:, beats.FEATURES.index("cosen")] != 0).mean() > 0.5
 
 
-def test_median_helpers_equal_numpy_and_scipy():
-    rng = np.random.default_rng(0)
-    for size in range(1, 40):
-        x = rng.choice([0.5, 0.6, 0.8, 1.1], size) if size % 3 else rng.random(size)
-        assert beats._median(x) == np.median(x)
-        assert np.array_equal(beats._median3(x), ndimage.median_filter(x, 3, mode="nearest"))

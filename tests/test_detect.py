@@ -25,7 +25,6 @@ from scipy import stats
 
 from ecgutils import (
     beats,
-    blockdsp,
     bundle,
     detect,
     ec57,
@@ -391,33 +390,17 @@ def test_window_features_mad_equals_the_per_window_formula(recs):
     assert np.array_equal(features[:, beats.FEATURES.index("rr_valid")] == 1, enough)
 
 
-# --- block conditioning: SciPy's filters, designed once -------------------------------------
+# --- resampling: the low-pass designed once per ratio ---------------------------------------
 
 
-def test_block_filters_equal_scipy_bit_for_bit(recs):
+def test_resampling_with_the_cached_low_pass_equals_scipys_own_design(recs):
     x = recs["203"].signal[:360 * 80]
-    sos = scipy_signal.butter(4, [0.5, 40.0], btype="bandpass", fs=360.0, output="sos")
-    zero_phase = blockdsp.SosFiltFilt(sos)
-    moving = blockdsp.FiltFilt(np.ones(7), [7])
-    resampler = blockdsp.Resampler(360.0, 125.0)
     for n in (1000, 3599, 360 * 70 + 1, x.size):
-        assert np.array_equal(zero_phase(x[:n]), scipy_signal.sosfiltfilt(sos, x[:n]))
-        assert np.array_equal(moving(x[:n]), scipy_signal.filtfilt(np.ones(7), [7], x[:n]))
-        assert np.array_equal(resampler(x[:n]), signal.resample(x[:n], 360.0, 125.0))
-    assert np.array_equal(blockdsp.Resampler(125.0, 125.0)(x[:10]), x[:10])
-    with pytest.raises(ValueError, match="greater than padlen"):
-        zero_phase(x[:20])
-
-
-def test_the_scanner_conditions_blocks_as_signal_bandpass_and_resample(recs, test_bundle):
-    s = test_bundle.settings
-    condition = detect._Conditioner(360.0, s)
-    for block in (recs["203"].signal[:360 * 70], recs["203"].signal[360 * 55:360 * 125]):
-        expected = signal.resample(signal.bandpass(block, 360.0, s.low_hz, s.high_hz,
-                                                   s.filter_order), 360.0, s.fs)
-        assert np.array_equal(condition(block), expected)
-    with pytest.raises(ValueError, match="band-pass edges"):
-        detect._Conditioner(50.0, s)
+        assert np.array_equal(signal.resample(x[:n], 360.0, 125.0),
+                              scipy_signal.resample_poly(x[:n], 25, 72))
+        assert np.array_equal(signal.resample(x[:n], 300.0, 250.0),
+                              scipy_signal.resample_poly(x[:n], 5, 6))
+    assert np.array_equal(signal.resample(x[:10], 125.0, 125.0), x[:10])
 
 
 # --- files: scan, annotations, EC57 ---------------------------------------------------------
