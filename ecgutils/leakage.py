@@ -16,12 +16,13 @@ window far above chance — what a window-level random split lets an AF classifi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import f1_score
 
 from ecgutils import cache, config, experiments, metrics, preprocess, reporting, splits, train
 from ecgutils.errors import DataUnavailableError, UnknownNameError
@@ -190,6 +191,98 @@ def leakage_table(
     return pd.DataFrame(rows)
 
 
+def null_control(
+    kind: str,
+    cinc_entry: cache.Entry,
+    cfg: train.TrainConfig,
+    n_splits: int,
+    n_seeds: int,
+    random_table: pd.DataFrame,
+    grouped_table: pd.DataFrame,
+) -> pd.DataFrame:
+    """The CinC 2017 null control's F1 gap (random − grouped) for each training seed.
+
+    CinC's study windows are one per record, so both its random and its grouped split keep
+    every record on one side: the true gap is zero, and what is measured is training noise
+    (initialisation, batch order, fold assignment) plus the split's own chance. The first seed
+    is the study's (``random_table`` from this notebook, ``grouped_table`` from 03/04); each
+    further seed refits both cross-validations with ``cfg.seed + k`` (no model saved).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per seed: ``seed, f1_random, f1_grouped, f1_gap``.
+    """
+    if n_seeds < 1:
+        raise ValueError(f"n_seeds must be at least 1; got {n_seeds}")
+    rows = [_control_row(cfg.seed, random_table, grouped_table)]
+    for k in range(1, n_seeds):
+        seeded = replace(cfg, seed=cfg.seed + k)
+        random_study = leaky_study(kind, "cinc2017", cinc_entry, "random", seeded, n_splits)
+        grouped_study = experiments.cinc_study(kind, cinc_entry, seeded, n_splits=n_splits)
+        rows.append(_control_row(seeded.seed, experiments.predictions_table(random_study),
+                                 experiments.predictions_table(grouped_study)))
+    return pd.DataFrame(rows)
+
+
+def judge_gaps(table: pd.DataFrame, control: pd.DataFrame) -> pd.DataFrame:
+    """Which leak gaps survive the null control: a gap's F1 survives when the lower bound of
+    its paired patient-bootstrap CI clears the control's noise band, ``|mean control gap| +
+    2 × its SD over seeds`` (the bootstrap holds the trained models fixed and cannot see
+    training noise; the control can). With one seed the band is the control's gap alone and
+    the verdict says the seed spread was not measured.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per gap: ``dataset, recipe, gap, f1_gap, f1_gap_ci95, control_band, survives,
+        verdict``.
+    """
+    gaps = control["f1_gap"].to_numpy(dtype=float)
+    spread = float(np.std(gaps, ddof=1)) if gaps.size >= 2 else float("nan")
+    band = abs(float(np.mean(gaps))) + (2 * spread if gaps.size >= 2 else 0.0)
+    rows = []
+    for _, row in table[table["row"].str.endswith(" − grouped")].iterrows():
+        low = row["f1_ci95"][0]
+        survives = bool(np.isfinite(low) and low > band)
+        how = (f"control band {band:.3f} = |mean gap| + 2 SD over {gaps.size} seeds"
+               if gaps.size >= 2 else
+               f"control band {band:.3f} = the control's one gap (seed spread not measured: "
+               "n_seeds 1)")
+        rows.append({"dataset": row["dataset"], "recipe": row["recipe"],
+                     "gap": row["row"], "f1_gap": row["f1"], "f1_gap_ci95": row["f1_ci95"],
+                     "control_band": band, "survives": survives,
+                     "verdict": ("survives" if survives else "within the control's noise")
+                                + f" ({how})"})
+    return pd.DataFrame(rows)
+
+
+def control_keys(kind: str, control: pd.DataFrame, verdicts: pd.DataFrame) -> dict[str, Any]:
+    """``cinc2017.<kind>.null_control.{f1_gap_mean, f1_gap_seed_sd, n_seeds, band}`` and
+    ``<dataset>.<kind>.gap_<split>[_<recipe>].survives`` (1 or 0)."""
+    gaps = control["f1_gap"].to_numpy(dtype=float)
+    prefix = f"cinc2017.{kind}.null_control"
+    keys: dict[str, Any] = {f"{prefix}.f1_gap_mean": float(np.mean(gaps)),
+                            f"{prefix}.n_seeds": int(gaps.size),
+                            f"{prefix}.band": float(verdicts["control_band"].iloc[0])
+                            if len(verdicts) else float("nan"),
+                            f"{prefix}.f1_gap_seed_sd": float(np.std(gaps, ddof=1))
+                            if gaps.size >= 2 else float("nan")}
+    for _, row in verdicts.iterrows():
+        split = "gap_" + row["gap"].split(" ")[0] + (f"_{row['recipe']}" if row["recipe"] else "")
+        keys[f"{row['dataset']}.{kind}.{split}.survives"] = int(row["survives"])
+    return reporting.defined(keys)
+
+
+def _control_row(seed: int, random_table: pd.DataFrame, grouped_table: pd.DataFrame
+                 ) -> dict[str, float]:
+    f1 = {name: float(f1_score(table["y"].astype(int), table["prob"] >= table["threshold"],
+                               zero_division=0))
+          for name, table in (("random", random_table), ("grouped", grouped_table))}
+    return {"seed": seed, "f1_random": f1["random"], "f1_grouped": f1["grouped"],
+            "f1_gap": f1["random"] - f1["grouped"]}
+
+
 def long_table(table: pd.DataFrame, metrics_shown: tuple[str, ...] = ("accuracy", "se", "sp",
                                                                        "f1")) -> pd.DataFrame:
     """The split rows of :func:`leakage_table` as one row per (dataset, split, metric)."""
@@ -328,8 +421,13 @@ def display_table(table: pd.DataFrame) -> pd.DataFrame:
     return shown
 
 
-def summary_sentences(table: pd.DataFrame, probes: list[ProbeResult]) -> str:
-    """The leakage table and probes in plain sentences (F1 and accuracy, with CIs)."""
+def summary_sentences(table: pd.DataFrame, probes: list[ProbeResult],
+                      verdicts: pd.DataFrame | None = None) -> str:
+    """The leakage table and probes in plain sentences (F1 and accuracy, with CIs), each gap
+    with its verdict against the null control when ``verdicts`` (:func:`judge_gaps`) is given."""
+    judged = {} if verdicts is None else {
+        (row["dataset"], row["recipe"], row["gap"]): row["verdict"]
+        for _, row in verdicts.iterrows()}
 
     def cell(row: pd.Series, name: str) -> str:
         low, high = row[f"{name}_ci95"]
@@ -346,7 +444,9 @@ def summary_sentences(table: pd.DataFrame, probes: list[ProbeResult]) -> str:
             lines.append(
                 f"{where}: F1 {cell(rows[split], 'f1')} with the {split} split vs "
                 f"{cell(rows['grouped'], 'f1')} grouped, a gap of {cell(gap, 'f1')}; accuracy "
-                f"{cell(rows[split], 'accuracy')} vs {cell(rows['grouped'], 'accuracy')}.")
+                f"{cell(rows[split], 'accuracy')} vs {cell(rows['grouped'], 'accuracy')}."
+                + (f" F1 gap: {judged[(dataset, recipe, f'{split} − grouped')]}."
+                   if (dataset, recipe, f"{split} − grouped") in judged else ""))
     for probe in probes:
         lines.append(
             f"{probe.dataset}: the patient probe names the patient of a held-out window with "

@@ -139,3 +139,45 @@ def test_summary_sentences_name_both_splits():
                           ("random", "grouped", "random − grouped")])
     text = leakage.summary_sentences(table, [])
     assert "cinc2017: F1 0.500 [0.40, 0.60] with the random split vs 0.500" in text
+
+
+def _gap_table(f1_gap, low, high, recipe=""):
+    return pd.DataFrame([{"dataset": "mitdb", "recipe": recipe, "row": "random − grouped",
+                          "f1": f1_gap, "f1_ci95": [low, high]},
+                         {"dataset": "mitdb", "recipe": recipe, "row": "random",
+                          "f1": 0.9, "f1_ci95": [0.8, 0.95]}])
+
+
+def test_a_gap_survives_only_when_its_lower_bound_clears_the_control_band():
+    control = pd.DataFrame({"seed": [1, 2, 3], "f1_gap": [0.02, -0.01, 0.05]})
+    band = abs(np.mean([0.02, -0.01, 0.05])) + 2 * np.std([0.02, -0.01, 0.05], ddof=1)
+    table = pd.concat([_gap_table(0.30, band + 0.01, 0.5),
+                       _gap_table(0.30, band - 0.01, 0.5, recipe="mitdb_only")])
+    verdicts = leakage.judge_gaps(table, control)
+    assert verdicts["control_band"].tolist() == pytest.approx([band, band])
+    assert verdicts["survives"].tolist() == [True, False]
+    assert "over 3 seeds" in verdicts.loc[0, "verdict"]
+    keys = leakage.control_keys("cnn1d", control, verdicts)
+    assert keys["mitdb.cnn1d.gap_random.survives"] == 1
+    assert keys["mitdb.cnn1d.gap_random_mitdb_only.survives"] == 0
+    assert keys["cinc2017.cnn1d.null_control.f1_gap_seed_sd"] == pytest.approx(
+        np.std([0.02, -0.01, 0.05], ddof=1))
+    reporting.export_metrics("05_test", keys)  # valid summary keys
+
+
+def test_with_one_seed_the_band_is_the_control_gap_and_the_verdict_says_so(random_study):
+    table = experiments.predictions_table(random_study)
+    worse = table.assign(prob=1.0 - table["prob"])
+    control = leakage.null_control("cnn1d", None, ONE_EPOCH, 2, 1, table, worse)
+    assert control["seed"].tolist() == [ONE_EPOCH.seed]
+    from sklearn.metrics import f1_score
+    expected = (f1_score(table["y"], table["prob"] >= table["threshold"])
+                - f1_score(worse["y"], worse["prob"] >= worse["threshold"]))
+    assert control.loc[0, "f1_gap"] == pytest.approx(expected)
+    verdicts = leakage.judge_gaps(_gap_table(0.3, 0.2, 0.4), control)
+    assert verdicts.loc[0, "control_band"] == pytest.approx(abs(expected))
+    assert "seed spread not measured" in verdicts.loc[0, "verdict"]
+    assert "cinc2017.cnn1d.null_control.f1_gap_seed_sd" not in leakage.control_keys(
+        "cnn1d", control, verdicts)
+    with pytest.raises(ValueError, match="n_seeds must be at least 1"):
+        leakage.null_control("cnn1d", None, ONE_EPOCH, 2, 0, table, worse)
