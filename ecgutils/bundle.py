@@ -23,7 +23,6 @@ import os
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field, fields
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -294,17 +293,15 @@ def _af_column(out: Any) -> Any:
     return out[:, 1] if out.shape[1] > 1 else out[:, 0]
 
 
-def fuse(models: list[Any], settings: Settings, atol: float = 1e-5) -> Any:
-    """The ensemble's mean AF probability as one TensorFlow function of ``(ecg, rr)``
-    batches, or None where it cannot be built (another Keras backend, an unusual model).
+def fuse(models: list[Any], settings: Settings) -> Any:
+    """The ensemble's mean AF probability as one traced TensorFlow function of ``(ecg, rr)``
+    batches of any length, or None under another Keras backend.
 
-    Two things make it faster than one ``predict_on_batch`` per model: every model runs in
-    one traced graph for any batch size (no per-call Keras overhead, no retracing for a new
-    batch length), and each Conv1D followed by a BatchNormalization runs as one Conv1D with
-    the normalisation folded into its kernel and bias (:func:`fold_batchnorm`) — the two
-    are the same affine map at inference, one pass over the activations instead of two.
-    The function is checked against the models themselves on random windows when built:
-    a difference above ``atol`` returns None.
+    One traced graph runs every model: no per-model, per-call Keras overhead and no retracing
+    for a new batch length (the scanner's last batch of each recording is shorter), which
+    made the ensemble about 1.5x faster in ``benchmarks/bench_scanner.py``. The arithmetic is
+    the models' own, so the probabilities equal :meth:`Bundle.predict_each` to float32
+    rounding (tests/test_bundle.py).
     """
     import keras
 
@@ -312,95 +309,14 @@ def fuse(models: list[Any], settings: Settings, atol: float = 1e-5) -> Any:
         return None
     import tensorflow as tf
 
-    try:
-        folded = [fold_batchnorm(model) for model in models]
-        spec = {"ecg": tf.TensorSpec([None, settings.window_samples, 1], tf.float32),
-                "rr": tf.TensorSpec([None, len(settings.rr_features)], tf.float32)}
+    @tf.function(input_signature=[
+        tf.TensorSpec([None, settings.window_samples, 1], tf.float32),
+        tf.TensorSpec([None, len(settings.rr_features)], tf.float32)])
+    def mean_af(ecg: Any, rr: Any) -> Any:
+        outs = [_af_column(model({"ecg": ecg, "rr": rr}, training=False)) for model in models]
+        return tf.add_n(outs) / len(outs)
 
-        @tf.function(input_signature=[spec["ecg"], spec["rr"]])
-        def mean_af(ecg: Any, rr: Any) -> Any:
-            outs = [_af_column(model({"ecg": ecg, "rr": rr}, training=False))
-                    for model in folded]
-            return tf.add_n(outs) / len(outs)
-
-        rng = np.random.default_rng(0)
-        ecg = rng.standard_normal((8, settings.window_samples, 1)).astype(np.float32)
-        rr = rng.random((8, len(settings.rr_features))).astype(np.float32)
-        expected = np.mean([_af_column(np.asarray(m({"ecg": ecg, "rr": rr}, training=False)))
-                            for m in models], axis=0)
-        if not np.allclose(mean_af(ecg, rr).numpy(), expected, rtol=0, atol=atol):
-            return None
-    except Exception:  # an architecture the folding does not know: the plain path
-        return None
     return lambda ecg, rr: mean_af(ecg, rr).numpy()
-
-
-def fold_batchnorm(model: Any) -> Any:
-    """A copy of a functional Keras model in which every BatchNormalization that directly
-    follows a linear Conv1D (its only consumer, channels last) is folded into that Conv1D;
-    the same model when there is none. For inference only (no moving statistics left)."""
-    import keras
-
-    pairs = {}
-    for layer in model.layers:
-        if not isinstance(layer, keras.layers.BatchNormalization) or layer.axis not in (-1, 2):
-            continue
-        conv = next((c for c in model.layers if isinstance(c, keras.layers.Conv1D)
-                     and c.output is layer.input), None)
-        consumers = [c for c in model.layers
-                     if any(t is getattr(conv, "output", None) for t in keras.tree.flatten(
-                         c.input if not isinstance(c, keras.layers.InputLayer) else []))]
-        if conv is not None and consumers == [layer] and conv.data_format == "channels_last" \
-                and conv.get_config()["activation"] == "linear":
-            pairs[conv.name] = layer
-    if not pairs:
-        return model
-    folded_bn = {bn.name for bn in pairs.values()}
-
-    def clone(layer: Any) -> Any:
-        if layer.name in pairs:
-            return _folded_conv(layer, pairs[layer.name])
-        if layer.name in folded_bn:
-            return _identity_class()(name=layer.name)
-        return layer.__class__.from_config(layer.get_config())
-
-    copy = keras.models.clone_model(model, clone_function=clone)
-    for layer in copy.layers:
-        if layer.name not in pairs and layer.weights:
-            layer.set_weights(model.get_layer(layer.name).get_weights())
-    return copy
-
-
-def _folded_conv(conv: Any, bn: Any) -> Any:
-    """A Conv1D computing ``bn(conv(x))`` at inference."""
-    import keras
-
-    scale = 1.0 / np.sqrt(np.asarray(bn.moving_variance, dtype=np.float64) + bn.epsilon)
-    if bn.scale:
-        scale = scale * np.asarray(bn.gamma, dtype=np.float64)
-    bias = np.asarray(conv.bias, dtype=np.float64) if conv.use_bias else 0.0
-    bias = (bias - np.asarray(bn.moving_mean, dtype=np.float64)) * scale
-    if bn.center:
-        bias = bias + np.asarray(bn.beta, dtype=np.float64)
-    config = {**conv.get_config(), "use_bias": True}
-    folded = keras.layers.Conv1D.from_config(config)
-    folded.build(conv.input.shape)
-    folded.set_weights([(np.asarray(conv.kernel, dtype=np.float64) * scale).astype(np.float32),
-                        np.asarray(bias, dtype=np.float32)])
-    return folded
-
-
-@lru_cache(maxsize=1)
-def _identity_class() -> type:
-    import keras
-
-    class FoldedBatchNormalization(keras.layers.Layer):
-        """A BatchNormalization folded into the Conv1D before it: passes its input on."""
-
-        def call(self, inputs: Any, training: Any = None, mask: Any = None) -> Any:
-            return inputs
-
-    return FoldedBatchNormalization
 
 
 def _check(path: Path, settings: Settings, models: list[Any]) -> None:

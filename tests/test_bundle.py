@@ -105,19 +105,6 @@ def test_fused_prediction_equals_the_models_one_by_one(saved, model, inputs, mon
     assert plain._fused is False
 
 
-def test_folding_batchnorm_keeps_the_model_and_removes_its_normalisations(model, inputs):
-    folded = bundle.fold_batchnorm(model)
-    kinds = [type(layer).__name__ for layer in folded.layers]
-    original = [type(layer).__name__ for layer in model.layers]
-    # The normalisations after convolutions are gone; the one on the RR input stays.
-    assert original.count("BatchNormalization") == kinds.count("FoldedBatchNormalization") + 1
-    assert kinds.count("BatchNormalization") == 1
-    x = {"ecg": inputs["ecg"][:, :, None], "rr": inputs["rr"]}
-    np.testing.assert_allclose(np.asarray(folded(x, training=False)),
-                               np.asarray(model(x, training=False)), rtol=0, atol=1e-6)
-    assert model.get_layer(folded.layers[1].name) is not folded.layers[1]  # a copy
-
-
 def test_the_shipped_ensemble_fused_equals_the_mean_of_its_members_on_real_windows(mitdb_root):
     from ecgutils import detect, records
 
