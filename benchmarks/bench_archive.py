@@ -128,7 +128,8 @@ def main() -> None:
                "rows": rows, SPEEDUP_KEY: round(speedup, 2),
                "speedup_per_repeat": [round(a / b, 2) for a, b in
                                       zip(runs[1], runs[2], strict=True)]}
-    out = config.reports_dir()
+    # The published folder, where bench_all.py (make bench) reads this report back.
+    out = config.published_dir()
     atomic_write_json(out / "benchmarks-archive.json", payload)
     lines = ["# Archive scanning on Dask (benchmarks/bench_archive.py)", "",
              f"{len(paths)} mitdb records ({ecg_s / 3600:.1f} h of real ECG), packaged bundle, "
