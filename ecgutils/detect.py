@@ -512,12 +512,20 @@ def main(argv: list[str] | None = None) -> int:
     """``ecg-af scan RECORD [RECORD ...]``: print the AF burden, the episodes and the speed of
     each recording, write ``<record>.<ext>``; exit 2 with one line on bad input."""
     args = _parse_args(argv)
+    options = dict(model=args.model, lead=args.lead,
+                   extension=None if args.no_annotations else args.ext, out_dir=args.out_dir,
+                   reference=args.reference, plot_dir=args.plot, stream=args.stream,
+                   chunk_s=args.chunk_s)
+    failures = None
     try:
-        table = scan(args.records, model=args.model, lead=args.lead,
-                     extension=None if args.no_annotations else args.ext, out_dir=args.out_dir,
-                     reference=args.reference, plot_dir=args.plot, stream=args.stream,
-                     chunk_s=args.chunk_s,
-                     show_progress=sys.stderr.isatty() and not (args.json or args.csv))
+        if args.scheduler or args.workers:
+            from ecgutils import archive  # Dask: only where a cluster is asked for
+
+            table, failures = archive.scan_archive(args.records, scheduler=args.scheduler,
+                                                   n_workers=args.workers, **options)
+        else:
+            table = scan(args.records, **options,
+                         show_progress=sys.stderr.isatty() and not (args.json or args.csv))
     except (ECGDataError, BundleError, ValueError, OSError) as exc:
         print(f"ecg-af scan: error: {exc}", file=sys.stderr)
         return 2
@@ -528,6 +536,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         for row in table.to_dict("records"):
             print(_describe(row))
+    if failures is not None and len(failures):
+        for failure in failures.to_dict("records"):
+            print(f"ecg-af scan: error: {failure['path']}: {failure['message']}", file=sys.stderr)
+        return 1  # the other records were scanned and written
     return 0
 
 
@@ -585,6 +597,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "record in DIR")
     parser.add_argument("--stream", action="store_true", help="replay each record chunk by "
                         "chunk as if live; prints the onset delays with --reference")
+    cluster = parser.add_mutually_exclusive_group()
+    cluster.add_argument("--scheduler", metavar="ADDRESS", help="scan on a running Dask "
+                         "cluster, one task per record (e.g. tcp://host:8786; the records and "
+                         "--out-dir must be visible to the workers under the same paths)")
+    cluster.add_argument("--workers", type=int, metavar="N", help="scan on a local Dask "
+                         "cluster of N single-threaded worker processes, one task per record")
     parser.add_argument("--chunk-s", type=float, default=1.0,
                         help="chunk length of --stream (s, default 1)")
     output = parser.add_mutually_exclusive_group()
@@ -595,6 +613,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.lead = int(args.lead)
     if args.chunk_s <= 0:
         parser.error("--chunk-s must be positive")
+    if args.workers is not None and args.workers < 1:
+        parser.error("--workers must be at least 1")
     return args
 
 

@@ -11,6 +11,7 @@ path of a task is the same.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -194,3 +195,18 @@ def test_cli_refuses_workers_with_a_scheduler(capsys):
     assert exc.value.code == 2
     assert "--workers sets the local cluster's size; not with --scheduler" in \
         capsys.readouterr().err
+
+
+def test_ecg_af_scan_with_a_scheduler_reports_a_bad_record_and_writes_the_others(
+        excerpts, cluster, tmp_path, capsys):
+    code = detect.main(["scan", str(excerpts["203"]), str(excerpts["gap"]), "--scheduler",
+                        cluster.scheduler_address, "--out-dir", str(tmp_path), "--json"])
+    captured = capsys.readouterr()
+    assert code == 1  # one record failed, the other was scanned and written
+    assert "gap" in captured.err and "NaN" in captured.err
+    rows = json.loads(captured.out)
+    assert [row["record"] for row in rows] == ["203"] and rows[0]["af"]
+    assert (tmp_path / "203.afx").is_file() and not (tmp_path / "gap.afx").exists()
+    with pytest.raises(SystemExit) as refused:
+        detect.main(["scan", str(excerpts["203"]), "--workers", "0"])
+    assert refused.value.code == 2
