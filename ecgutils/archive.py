@@ -324,13 +324,9 @@ def _check_targets(paths: list[str | os.PathLike], out_dir: str | os.PathLike | 
     """Before any task runs: the output folder is writable, and no two records write the
     same annotation file (two ``100`` records from different folders into one ``out_dir``)."""
     if out_dir is not None:
-        folder = Path(out_dir).expanduser()
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ECGDataError(f"cannot create the output folder {folder}: {exc}") from exc
-        if not os.access(folder, os.W_OK):
-            raise ECGDataError(f"the output folder {folder} is not writable")
+        from ecgutils import detect  # here: the client imports TensorFlow only when it must
+
+        detect.ensure_writable(Path(out_dir).expanduser())
     seen: dict[Path, str] = {}
     for path in paths:
         folder = Path(out_dir) if out_dir is not None else Path(path).expanduser().parent

@@ -459,7 +459,7 @@ def scan(
     targets = ([Path(out_dir)] if out_dir is not None else
                [Path(p).expanduser().parent for p in paths]) if extension else []
     for folder in targets + ([Path(plot_dir)] if plot_dir is not None else []):
-        _writable(folder)
+        ensure_writable(folder)
     rows = []
     for path in paths:
         rec = records.read_path(path, lead, preferred=bundle.settings.leads)
@@ -498,7 +498,7 @@ def scan(
     return pd.DataFrame(rows)
 
 
-def _writable(folder: Path) -> None:
+def ensure_writable(folder: Path) -> None:
     """Create ``folder`` if needed; ECGDataError when it cannot be made or written to."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
