@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from ecgutils import cache, config, metrics, models, reporting, splits, train
+from ecgutils import cache, config, metrics, models, noise_augment, reporting, splits, train
 from ecgutils.progress import progress
 from ecgutils.windows import AFL_LABEL, CLASS_INDEX
 
@@ -101,6 +101,7 @@ def cinc_study(
     name: str = "cinc2017_detector",
     centre_only: bool = False,
     dev_seed: int = config.DEFAULT_SEED,
+    noisy: noise_augment.NoisyWindows | None = None,
 ) -> DetectorStudy:
     """Record-grouped k-fold CV of the detector on CinC 2017, scored per record.
 
@@ -124,6 +125,10 @@ def cinc_study(
     dev_seed : int
         Seed of the development split — fixed whatever ``cfg.seed`` is, so that a repeat with
         another training seed never tests a development record.
+    noisy : noise_augment.NoisyWindows, optional
+        Noise augmentation (:func:`ecgutils.noise_augment.training_copies`): a training
+        window with a noisy copy is trained on as that copy; validation and test windows stay
+        clean. None (the default): no augmentation, the study as it always was.
     """
     dcfg = dcfg or train.DetectorConfig()
     windows = window_set(entry)
@@ -145,7 +150,8 @@ def cinc_study(
         partition = splits.assert_disjoint(train=records[train_rows],
                                            validation=records[val_rows],
                                            test=records[test_rows])
-        result = train.fit_detector(build, windows.take(train_rows), windows.take(val_rows),
+        result = train.fit_detector(build, noise_augment.with_noisy(windows, train_rows, noisy),
+                                    windows.take(val_rows),
                                     replace(cfg, seed=cfg.seed + fold.number), dcfg)
         prob = train.predict_af(result.model, windows.take(test_rows))
         window_prob[test_rows] = prob
@@ -154,6 +160,8 @@ def cinc_study(
         scored["fold"] = fold.number
         rows.append(scored)
         fold_rows.append(_fold_row(fold.number, partition, result, scored))
+        if noisy is not None:
+            fold_rows[-1]["noisy_train_windows"] = noise_augment.n_noisy(train_rows, noisy)
         if save_dir is not None:
             paths.append(str(train.save_model(
                 result.model, Path(save_dir) / f"{name}_fold{fold.number}.keras")))

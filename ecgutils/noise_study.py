@@ -25,7 +25,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ecgutils import baseline, beats, bundle, datasets, detect, external, metrics, noise, records
+from ecgutils import (
+    baseline,
+    beats,
+    bundle,
+    config,
+    datasets,
+    detect,
+    external,
+    metrics,
+    noise,
+    records,
+)
 from ecgutils.progress import progress
 
 SNRS_DB = (24, 18, 12, 6, 0, -6)
@@ -35,12 +46,30 @@ CLEAN = "clean"
 
 @dataclasses.dataclass(frozen=True)
 class NoiseRecord:
-    """One noise lead: ``test`` samples (the test segment) at ``fs``, and the record's N."""
+    """One noise lead: ``test`` samples (the test segment) at ``fs``, and the record's N.
+
+    ``train`` holds the samples of the training segment (disjoint from ``test``, the noise of
+    training augmentation, :mod:`ecgutils.noise_augment`); ``train_start_s`` and
+    ``test_start_s`` say where both segments start in the noise record.
+    """
 
     name: str
     fs: float
     test: np.ndarray
     power_mv2: float
+    train: np.ndarray | None = None
+    train_start_s: float | None = None
+    test_start_s: float | None = None
+
+    def segment_s(self, part: str) -> tuple[float, float]:
+        """``(start, end)`` in the noise record (s) of the ``train`` or ``test`` segment."""
+        if part not in ("train", "test"):
+            raise ValueError(f"part must be 'train' or 'test', got {part!r}")
+        start = self.train_start_s if part == "train" else self.test_start_s
+        samples = self.train if part == "train" else self.test
+        if start is None or samples is None:
+            raise ValueError(f"noise record {self.name!r} was built without its {part} segment")
+        return start, start + samples.size / self.fs
 
 
 def condition_name(noise_name: str, snr_db: float) -> str:
@@ -50,8 +79,10 @@ def condition_name(noise_name: str, snr_db: float) -> str:
 
 
 def noise_records(data_dir: str | os.PathLike | None = None, test_share: float = 0.5,
-                  seed: int = 0) -> dict[str, NoiseRecord]:
-    """The NSTDB noise records present (first channel), each cut to its test segment."""
+                  seed: int = config.DEFAULT_SEED) -> dict[str, NoiseRecord]:
+    """The NSTDB noise records present (first channel), each cut to its test segment (and,
+    apart, its training segment: :attr:`NoiseRecord.train`). ``seed`` decides which segment
+    is which: notebook 08 passes its profile's seed, the default here."""
     root = datasets.ensure_local("nstdb", data_dir)
     out = {}
     for name in datasets.get("nstdb").records:
@@ -64,9 +95,13 @@ def noise_records(data_dir: str | os.PathLike | None = None, test_share: float =
         parts = noise.noise_segments(rec.n_samples, rec.fs, segment_s,
                                      parts={"train": 1 - test_share, "test": test_share},
                                      seed=seed)
+        length = int(round(segment_s * rec.fs))
         start = int(round(parts["test"][0] * rec.fs))
-        test = rec.signal[start:start + int(round(segment_s * rec.fs))]
-        out[name] = NoiseRecord(name, rec.fs, test, power)
+        train_start = int(round(parts["train"][0] * rec.fs))
+        out[name] = NoiseRecord(name, rec.fs, rec.signal[start:start + length], power,
+                                train=rec.signal[train_start:train_start + length],
+                                train_start_s=train_start / rec.fs,
+                                test_start_s=start / rec.fs)
     return out
 
 
@@ -100,6 +135,79 @@ def run(shipped: bundle.Bundle, names: list[str], noises: dict[str, NoiseRecord]
             rows.append(pd.DataFrame({**common, "model": "cosen", "prob": score,
                                       "threshold": 0.5}))
     return pd.concat(rows, ignore_index=True)
+
+
+class SharedScan(bundle.Bundle):
+    """Several bundles with the same preprocessing scanned in one pass: the filtering,
+    resampling and beat detection are done once and every bundle's models read the same
+    windows (a study of two variants of one recipe costs one scan, not two).
+
+    :func:`ecgutils.detect.analyse` with this object scores with the first bundle;
+    :meth:`analyse` gives every bundle's window probabilities.
+    """
+
+    def __init__(self, members: dict[str, bundle.Bundle]):
+        if not members:
+            raise ValueError("SharedScan needs at least one bundle")
+        first = next(iter(members.values())).settings
+        for name, member in members.items():
+            if _preprocessing(member.settings) != _preprocessing(first):
+                raise ValueError(f"bundle {name!r} preprocesses differently from the first: "
+                                 "it cannot share its scan")
+        super().__init__([model for m in members.values() for model in m.models], first)
+        self.members = members
+        self._out: dict[str, list[np.ndarray]] = {}
+
+    def predict(self, ecg: np.ndarray, rr: np.ndarray, batch_size: int = 512) -> np.ndarray:
+        probs = {name: member.predict(ecg, rr, batch_size)
+                 for name, member in self.members.items()}
+        for name, prob in probs.items():
+            self._out.setdefault(name, []).append(prob)
+        return next(iter(probs.values()))
+
+    def analyse(self, rec: records.Record) -> tuple[detect.ScanResult, dict[str, np.ndarray]]:
+        """One scan of ``rec``: the result (first bundle) and each bundle's window
+        probabilities, aligned with ``result.starts_s``."""
+        self._out = {}
+        result = detect.analyse(rec, self)
+        probs = {name: np.concatenate(self._out.get(name, [np.zeros(0)]))
+                 for name in self.members}
+        return result, probs
+
+
+def scan_conditions(bundles: dict[str, bundle.Bundle], names: list[str],
+                    noises: dict[str, NoiseRecord], snrs_db: tuple[float, ...] = SNRS_DB,
+                    data_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Like :func:`run` for several bundles of one preprocessing (no COSEn), each noisy
+    record scanned once (:class:`SharedScan`); each bundle scored at its own threshold.
+    Same columns as :func:`run`, ``model`` naming the bundle."""
+    ds = datasets.get("mitdb")
+    root = datasets.ensure_local("mitdb", data_dir)
+    shared = SharedScan(bundles)
+    window_s = shared.settings.window_s
+    rows = []
+    for name in progress(names, "noise stress, shared scan"):
+        rec = records.read_path(root / name, annotator=ds.annotator)
+        power = noise.signal_power(rec.signal, rec.fs, rec.beat_samples, rec.beat_symbols)
+        grid = y = None
+        for condition, noise_name, snr, signal_mv in _conditions(rec, noises, snrs_db, power):
+            result, probs = shared.analyse(dataclasses.replace(rec, signal=signal_mv))
+            if grid is None:
+                grid, y = external.scored_windows(rec, result.starts_s, window_s)
+            common = {"record": name, "patient": ds.patient_id(name), "condition": condition,
+                      "noise": noise_name, "snr_db": snr, "y": y[grid]}
+            for model, member in bundles.items():
+                rows.append(pd.DataFrame({**common, "model": model, "prob": probs[model][grid],
+                                          "threshold": member.settings.threshold}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def _preprocessing(settings: bundle.Settings) -> dict[str, Any]:
+    """The settings that decide a scan's windows and features (all but the threshold and
+    the records of how the models were trained)."""
+    skip = {"threshold", "training", "versions", "commit", "episode"}
+    return {key: value for key, value in dataclasses.asdict(settings).items()
+            if key not in skip}
 
 
 def _conditions(rec: records.Record, noises: dict[str, NoiseRecord],

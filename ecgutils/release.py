@@ -44,9 +44,11 @@ from ecgutils import (
     external,
     fileio,
     metrics,
+    noise_augment,
     preprocess,
     records,
     reporting,
+    runs,
     train,
 )
 from ecgutils.progress import progress
@@ -71,17 +73,41 @@ def work_dir() -> Path:
 
 
 def train_folds(profile: str = "default", data_dir: str | os.PathLike | None = None,
-                reuse: bool = True) -> detector_study.DetectorStudy:
+                reuse: bool = True,
+                augmentation: noise_augment.NoiseAugmentation | None = None,
+                folder: str | os.PathLike | None = None, epochs: int | None = None,
+                allow_training: bool = True) -> detector_study.DetectorStudy:
     """Step 1: the fold models, saved under :func:`work_dir` with a stamp of how they were
-    trained; with ``reuse`` a stamp that matches skips the training."""
+    trained; with ``reuse`` a stamp that matches skips the training.
+
+    The other arguments are for studies of the recipe (``benchmarks/noise_augmentation.py``)
+    and leave the release alone when not given: ``augmentation`` trains with noisy copies of
+    a share of the training windows (:mod:`ecgutils.noise_augment`, same folds and seeds),
+    ``epochs`` overrides the profile's, ``folder`` saves the fold models elsewhere (required
+    with either: the release's fold models are never overwritten by a variant);
+    ``allow_training=False`` raises ``LookupError`` instead of training when no saved fold
+    models match.
+    """
+    folder = work_dir() if folder is None else Path(folder)
+    if (augmentation is not None or epochs is not None) and \
+            folder.resolve() == work_dir().resolve():
+        raise ValueError("a variant of the recipe (noise augmentation, other epochs) must be "
+                         f"saved outside the release's fold models ({work_dir()}): pass "
+                         "another folder")
     P = config.resolve_params(profile)
-    entry = preprocess.build(preprocess.detector_params("cinc2017"), data_dir)
-    cfg = train.TrainConfig(epochs=P["detector_epochs"], learning_rate=RECIPE["learning_rate"],
+    params = preprocess.detector_params("cinc2017")
+    entry = preprocess.build(params, data_dir)
+    cfg = train.TrainConfig(epochs=epochs or P["detector_epochs"],
+                            learning_rate=RECIPE["learning_rate"],
                             patience=RECIPE["patience"], seed=P["seed"])
     dcfg = train.DetectorConfig(crops=False, aggregate=False, n_classes=RECIPE["n_classes"])
     stamp = {"data_sha256": data_fingerprint(entry), "cfg": asdict(cfg), "dcfg": asdict(dcfg),
              "recipe": RECIPE}
-    folder = work_dir()
+    noisy = None
+    if augmentation is not None:
+        stamp["noise_augmentation"] = asdict(augmentation)
+        noisy = noise_augment.training_copies(entry, params, detector_study.centre_rows(entry),
+                                              augmentation, data_dir)
     stamp_path = folder / "train.json"
     scores_path = folder / "centre_scores.csv"
     if reuse and stamp_path.is_file() and scores_path.is_file():
@@ -90,9 +116,11 @@ def train_folds(profile: str = "default", data_dir: str | os.PathLike | None = N
             return detector_study.DetectorStudy(
                 "cinc2017", "release", pd.read_csv(scores_path, dtype={"group": str}),
                 previous["folds"], previous["model_paths"])
+    if not allow_training:
+        raise LookupError(f"no fold models in {folder} match this data and recipe")
     study = detector_study.cinc_study(
         entry, cfg, dcfg, RECIPE["hyper"], n_splits=RECIPE["n_splits"], dev_fraction=0.0,
-        save_dir=folder, name="release", centre_only=RECIPE["centre_only"])
+        save_dir=folder, name="release", centre_only=RECIPE["centre_only"], noisy=noisy)
     fileio.atomic_write_text(scores_path, study.scores.to_csv(index=False))
     folds = json.loads(json.dumps(study.folds, default=_plain))
     fileio.atomic_write_json(stamp_path, {"stamp": stamp, "folds": folds,
@@ -407,11 +435,13 @@ def _false_af_lines(table: pd.DataFrame) -> str:
 
 
 def _noise_lines() -> str:
-    """The shipped model's rows of notebook 08's latest run, when there is one."""
-    found = reporting.load_metrics("08_noise_stress")
+    """The shipped model's rows of notebook 08 in the default profile's published run."""
+    published = runs.latest(runs.COMMITTED_PROFILE)
+    found = reporting.load_metrics("08_noise_stress", published.path) if published else {}
     prefix = "mitdb.release."
     if f"{prefix}clean.f1" not in found:
-        return "Not measured yet: run notebook 08 (`run_all.py --only 08`), then `make model`."
+        return ("Not measured yet: run notebook 08 in the default profile (`run_all.py --only 08 "
+                "--keep-earlier`), then `make model`.")
     cells = []
     for condition in ("clean", "noise_bw_6db", "noise_ma_6db", "noise_bw_0db", "noise_ma_0db"):
         if f"{prefix}{condition}.f1" in found:

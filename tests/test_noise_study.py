@@ -3,10 +3,12 @@ the test half of each NSTDB record, and the clean condition equal to a plain sca
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
-from ecgutils import datasets, detect, noise, noise_study, records
+from ecgutils import bundle, config, datasets, detect, noise, noise_study, records
 
 
 def test_condition_names_match_the_key_format():
@@ -30,7 +32,8 @@ def test_test_noise_is_the_test_half_after_the_first_300_s(noises):
     for name, nr in found.items():
         full = records.read_path(root / name, lead=0).signal
         parts = noise.noise_segments(full.size, nr.fs, nr.test.size / nr.fs,
-                                     parts={"train": 0.5, "test": 0.5}, seed=0)
+                                     parts={"train": 0.5, "test": 0.5},
+                                     seed=config.DEFAULT_SEED)
         start = int(round(parts["test"][0] * nr.fs))
         assert start >= 300 * nr.fs
         np.testing.assert_array_equal(nr.test, full[start:start + nr.test.size])
@@ -55,3 +58,28 @@ def test_run_scores_clean_as_a_plain_scan_and_noise_lowers_snr(noises, mitdb_roo
     results = noise_study.evaluate(table, n_boot=20)
     keys = noise_study.keys(results)
     assert "mitdb.release.noise_ma_0db.f1" in keys and "mitdb.cosen.clean.f1" in keys
+
+
+def test_shared_scan_gives_each_bundle_what_its_own_scan_gives(mitdb_root):
+    shipped = detect.packaged_bundle()
+    one = bundle.Bundle(shipped.models[:1], shipped.settings)
+    rec = records.read_path(mitdb_root / "201")
+    result, probs = noise_study.SharedScan({"all": shipped, "one": one}).analyse(rec)
+    np.testing.assert_allclose(probs["all"], detect.analyse(rec, shipped).prob, atol=1e-6)
+    np.testing.assert_allclose(probs["one"], detect.analyse(rec, one).prob, atol=1e-6)
+    assert probs["all"].size == result.starts_s.size == 179  # 30:05 min, 20-s windows, 10-s step
+    assert not np.allclose(probs["all"], probs["one"])
+
+
+def test_scan_conditions_scores_each_bundle_as_run_does(noises, mitdb_root):
+    _, found = noises
+    shipped = detect.packaged_bundle()
+    one = bundle.Bundle(shipped.models[:1], dataclasses.replace(shipped.settings, threshold=0.3))
+    table = noise_study.scan_conditions({"release": shipped, "one": one}, ["201"],
+                                        {"ma": found["ma"]}, snrs_db=(0,))
+    alone = noise_study.run(shipped, ["201"], {"ma": found["ma"]}, snrs_db=(0,))
+    mine = table[table["model"] == "release"].reset_index(drop=True)
+    theirs = alone[alone["model"] == "release"].reset_index(drop=True)
+    np.testing.assert_allclose(mine["prob"], theirs["prob"], atol=1e-6)
+    assert mine[["condition", "y"]].equals(theirs[["condition", "y"]])
+    assert set(table.loc[table["model"] == "one", "threshold"]) == {0.3}
