@@ -31,10 +31,12 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 from scipy import ndimage, stats
+from scipy import signal as scipy_signal
 
 from ecgutils import baseline
 
@@ -77,11 +79,33 @@ def detect(signal_mv: np.ndarray, fs: float) -> np.ndarray:
         # NeuroKit2 warns about too few peaks on very short or flat stretches; an empty or
         # short beat list is the honest answer there.
         warnings.simplefilter("ignore")
-        cleaned = nk.ecg_clean(signal_mv, sampling_rate=fs, method="neurokit")
+        cleaned = (nk.ecg_clean(signal_mv, sampling_rate=fs, method="neurokit")
+                   if np.isnan(signal_mv).any() else _clean(signal_mv, float(fs)))
         # ecg_findpeaks: ecg_peaks without its DataFrame formatting (a quarter of the time).
         found = nk.ecg_findpeaks(cleaned, sampling_rate=fs, method="neurokit")
     peaks = np.asarray(found["ECG_R_Peaks"], dtype=np.int64)
     return np.unique(peaks[(peaks >= 0) & (peaks < signal_mv.size)])
+
+
+def _clean(signal_mv: np.ndarray, fs: float) -> np.ndarray:
+    """NeuroKit2's ``ecg_clean(method="neurokit")`` of a lead without NaN, with its filters
+    designed once per rate.
+
+    That method is two SciPy filters: a zero-phase order-5 Butterworth high-pass at 0.5 Hz
+    and a zero-phase moving average over one 50-Hz period (its "powerline" filter). NeuroKit
+    designs the high-pass on every call — a quarter of the scanner's beat detection, which
+    calls it once per minute of ECG. The same SciPy calls on the same designs give the same
+    values bit for bit (tests/test_beats.py compares them with ``nk.ecg_clean``).
+    """
+    highpass, width = _clean_filters(fs)
+    return scipy_signal.filtfilt(np.ones(width), [width],
+                                 scipy_signal.sosfiltfilt(highpass, signal_mv), method="pad")
+
+
+@lru_cache(maxsize=8)
+def _clean_filters(fs: float) -> tuple[np.ndarray, int]:
+    highpass = scipy_signal.butter(5, 0.5, btype="highpass", output="sos", fs=fs)
+    return highpass, int(fs / 50) if fs >= 100 else 2  # (callers must not change it)
 
 
 def window_features(

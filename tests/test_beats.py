@@ -122,3 +122,19 @@ def test_window_features_equal_their_one_window_definition(mitdb_root, name):
         assert (fast[:, beats.FEATURES.index("cosen")] != 0).mean() > 0.5
 
 
+
+
+@pytest.mark.parametrize("name", ["100", "203", "207"])
+def test_cleaning_with_filters_designed_once_equals_neurokit_bit_for_bit(mitdb_root, name):
+    import neurokit2 as nk
+
+    rec = records.read("mitdb", name)
+    step, margin = int(60 * rec.fs), int(5 * rec.fs)
+    blocks = [rec.signal] + [rec.signal[max(0, lo - margin):lo + step + margin]
+                             for lo in range(0, 10 * step, step)]  # the scanner's blocks
+    for block in blocks:
+        assert np.array_equal(beats._clean(block, rec.fs),
+                              nk.ecg_clean(block, sampling_rate=rec.fs, method="neurokit"))
+    for fs in (125.0, 300.0, 80.0):  # other rates, and the short kernel below 100 Hz
+        assert np.array_equal(beats._clean(rec.signal[:30000], fs),
+                              nk.ecg_clean(rec.signal[:30000], sampling_rate=fs))
