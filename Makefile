@@ -13,7 +13,7 @@ export ECG_MIRROR ?= $(abspath ../shared/data)
 endif
 export MPLBACKEND ?= Agg
 
-.PHONY: install run smoke test unit nbval lint lab model bench-scanner clean-reports
+.PHONY: install run smoke test unit nbval lint lab model bench bench-scanner clean-reports
 
 install: $(STAMP)
 
@@ -47,6 +47,12 @@ nbval: install
 ## 2017; reuses matching fold models in reports/models/release unless RETRAIN=1).
 model: install
 	$(PY) -m ecgutils.release --profile $(PROFILE) $(if $(RETRAIN),--retrain,)
+
+## The study's costs on this machine: reports/benchmarks.md and .json (throughputs per model,
+## peak RSS at 1x/4x/16x the input, notebook wall times of the published default run, the
+## scanner on 30 min and 24 h, 1 vs 2 Dask workers). About 15 min on 2 cores.
+bench: install
+	$(PY) benchmarks/bench_all.py
 
 ## Scanner throughput on one core: 24 h of real mitdb ECG scanned with the packaged model.
 bench-scanner: install

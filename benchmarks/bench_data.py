@@ -1,6 +1,6 @@
 """Data-layer throughput on the real shared records: how fast records can be read and checked.
 
-    .venv/bin/python benchmarks/bench_data.py   # prints a table, writes reports/benchmarks.*
+    .venv/bin/python benchmarks/bench_data.py   # prints a table, writes reports/benchmarks-data.*
 
 Numbers are throughputs and ratios measured in one process, side by side; this machine is
 noisy (DESIGN.md: up to 2x between runs), so compare within one run, never across runs.
@@ -73,8 +73,8 @@ def main() -> None:
     ]
     text = "\n".join(lines) + "\n"
     print(text)
-    atomic_write_text(config.reports_dir() / "benchmarks.md", text)
-    atomic_write_json(config.reports_dir() / "benchmarks.json",
+    atomic_write_text(config.reports_dir() / "benchmarks-data.md", text)
+    atomic_write_json(config.reports_dir() / "benchmarks-data.json",
                       {"results": results, "read_vs_bare_wfdb_speed_ratio": round(ratio, 3)})
 
 

@@ -188,16 +188,18 @@ def fit(
     if y_train.size == 0 or y_val.size == 0:
         raise ValueError(f"empty training ({y_train.size}) or validation ({y_val.size}) set")
     seed_all(cfg.seed)
-    model = build_model()
-    if initial_weights is not None:
-        model.set_weights(initial_weights)
-    trained = _with_augmentation(model, cfg) if cfg.augment else model
-    trained.compile(
-        optimizer=_adam(cfg, y_train.size),
-        loss="binary_crossentropy",
-        metrics=[keras.metrics.AUC(curve="PR", name="pr_auc"),
-                 keras.metrics.AUC(name="auroc")],
-    )
+    chosen, cfg = _on_devices(cfg)
+    with chosen.scope():
+        model = build_model()
+        if initial_weights is not None:
+            model.set_weights(initial_weights)
+        trained = _with_augmentation(model, cfg) if cfg.augment else model
+        trained.compile(
+            optimizer=_adam(cfg, y_train.size),
+            loss="binary_crossentropy",
+            metrics=[keras.metrics.AUC(curve="PR", name="pr_auc"),
+                     keras.metrics.AUC(name="auroc")],
+        )
     # PR-AUC means nothing on a validation set without AF: fall back to the loss there.
     monitor = cfg.monitor if y_val.any() else "val_loss"
     stopper = keras.callbacks.EarlyStopping(
@@ -256,9 +258,11 @@ def fit_classes(
     if y_train.size == 0 or y_val.size == 0:
         raise ValueError(f"empty training ({y_train.size}) or validation ({y_val.size}) set")
     seed_all(cfg.seed)
-    model = build_model()
-    model.compile(optimizer=_adam(cfg, y_train.size),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    chosen, cfg = _on_devices(cfg)
+    with chosen.scope():
+        model = build_model()
+        model.compile(optimizer=_adam(cfg, y_train.size),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     stopper = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
                                             patience=cfg.patience, restore_best_weights=True)
     history = model.fit(as_input(X_train), y_train, validation_data=(as_input(X_val), y_val),
@@ -379,6 +383,16 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
         temporary.unlink(missing_ok=True)
         raise
     return path
+
+
+def _on_devices(cfg: TrainConfig) -> tuple[Any, TrainConfig]:
+    """The ``tf.distribute`` strategy for the visible devices (:mod:`ecgutils.devices`) and
+    ``cfg`` with its batch size as the global batch (per-replica batch × replicas); on one
+    device or none the default strategy and ``cfg`` unchanged."""
+    from ecgutils import devices
+
+    chosen = devices.strategy()
+    return chosen, replace(cfg, batch_size=devices.global_batch_size(cfg.batch_size, chosen))
 
 
 def _adam(cfg: TrainConfig, n_train: int) -> keras.optimizers.Optimizer:
@@ -534,16 +548,18 @@ def fit_detector(
     if len(train_set) == 0 or len(val_set) == 0:
         raise ValueError(f"empty training ({len(train_set)}) or validation ({len(val_set)}) set")
     seed_all(cfg.seed)
-    model = build_model()
-    if initial_weights is not None:
-        model.set_weights(initial_weights)
+    chosen, cfg = _on_devices(cfg)
     targets = (np.asarray(train_set.classes, dtype=np.int64) if dcfg.n_classes > 1
                else train_set.af.astype(np.float32))
     weights = _balanced_weights(targets) if cfg.class_weight else None
     feed = _WindowFeed(train_set, targets, weights, cfg.batch_size, dcfg.crops, cfg.seed)
-    model.compile(optimizer=_adam(cfg, feed.n_per_epoch),
-                  loss=("sparse_categorical_crossentropy" if dcfg.n_classes > 1
-                        else "binary_crossentropy"))
+    with chosen.scope():
+        model = build_model()
+        if initial_weights is not None:
+            model.set_weights(initial_weights)
+        model.compile(optimizer=_adam(cfg, feed.n_per_epoch),
+                      loss=("sparse_categorical_crossentropy" if dcfg.n_classes > 1
+                            else "binary_crossentropy"))
     scorer = _ValidationAF(val_set, dcfg)
     stopper = keras.callbacks.EarlyStopping(monitor="val_af_pr_auc", mode="max",
                                             patience=cfg.patience, restore_best_weights=True)

@@ -1,0 +1,295 @@
+"""``make bench``: the study's costs on this machine, in one report.
+
+    .venv/bin/python benchmarks/bench_all.py [--quick]
+
+Writes ``reports/benchmarks.md`` and ``reports/benchmarks.json`` (machine described at the top):
+preprocessing hours of ECG per second; training and prediction windows/s per model; the RR
+baseline's throughput; a cost/quality table (F1 per model beside its cost, F1 from the
+published default run); peak RSS of preprocessing + training at 1x, 4x and 16x the hours of
+input (records repeated, each scale in its own process); the wall time per notebook of the
+published default run; the packaged scanner on a 30-min and a 24-h recording (mitdb records
+joined) with one thread vs all cores; and ``bench_archive.py``'s 1 vs 2 Dask workers. This
+machine varies up to 2x between runs: compare rows of one run. Nothing here is asserted in a
+test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+HERE = Path(__file__).resolve().parent
+
+from _timing import best_of, throughput_rows  # noqa: E402
+
+# Records of the throughput rows: 2 h of real ECG with sinus, AF and ectopy.
+RECORDS = ("100", "119", "201", "203")
+SCALES = (1, 4, 16)
+MODELS = ("cnn1d", "cnn2d", "detector")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer repeats and scales 1x/4x only (a check of the script)")
+    parser.add_argument("--rss-child", type=int, metavar="SCALE", help=argparse.SUPPRESS)
+    parser.add_argument("--scan-child", nargs=2, metavar=("HOURS", "THREADS"),
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.rss_child:
+        print(json.dumps(_rss_child(args.rss_child)))
+        return
+    if args.scan_child:
+        print(json.dumps(_scan_child(float(args.scan_child[0]), args.scan_child[1])))
+        return
+    from ecgutils import reporting
+    from ecgutils.fileio import atomic_write_json, atomic_write_text
+
+    keys: dict[str, float] = {"cpu_count": os.cpu_count() or 1}
+    sections: list[str] = []
+    rows = _throughputs(keys, repeats=1 if args.quick else 2)
+    sections += ["## Throughput (real mitdb records " + ", ".join(RECORDS) + ")", "",
+                 *throughput_rows(rows)]
+    scales = SCALES[:2] if args.quick else SCALES
+    rss = [_rss_of_scale(scale) for scale in progress_over(scales, "peak RSS")]
+    keys["train.peak_rss_ratio_16x_vs_1x" if 16 in scales else "train.peak_rss_ratio_4x_vs_1x"] \
+        = round(rss[-1]["peak_rss_mb"] / rss[0]["peak_rss_mb"], 3)
+    sections += ["", "## Peak memory of preprocessing + training (cnn1d, one epoch)", "",
+                 "| input | ECG (h) | windows | peak RSS (MB) | wall (s) |",
+                 "|---|---:|---:|---:|---:|",
+                 *[f"| {r['scale']}x | {r['hours']:.1f} | {r['windows']} | "
+                   f"{r['peak_rss_mb']:.0f} | {r['wall_s']:.1f} |" for r in rss]]
+    sections += ["", *_study_section(keys)]
+    sections += ["", *_scanner_section(keys, quick=args.quick)]
+    tensorflow = (reporting.package_version("tensorflow")
+                  or reporting.package_version("tensorflow-cpu"))
+    header = ["# Benchmarks (`make bench`)", "",
+              f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, "
+              f"{_ram_gb():.0f} GiB RAM, {platform.platform()}; Python "
+              f"{platform.python_version()}, TensorFlow "
+              f"{tensorflow}"
+              f"; commit {reporting.git_commit()}. Measured "
+              f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", ""]
+    text = "\n".join(header + sections) + "\n"
+    print(text)
+    out = _published()
+    atomic_write_text(out / "benchmarks.md", text)
+    atomic_write_json(out / "benchmarks.json", {"keys": keys, "throughput": rows, "rss": rss})
+
+
+def progress_over(items, label):
+    from ecgutils.progress import progress
+
+    return progress(list(items), label)
+
+
+def _throughputs(keys: dict[str, float], repeats: int) -> list[dict]:
+    """Preprocessing (from raw records, beats included), each model's training and prediction
+    and the RR baseline, on the same real records."""
+    import numpy as np
+
+    from ecgutils import baseline, beats, models, preprocess, records, train
+
+    rows = []
+
+    def add(what, seconds, count, unit, key=None):
+        rows.append({"what": what, "seconds": round(seconds, 3),
+                     "throughput": round(count / seconds, 2), "unit": unit})
+        if key:
+            keys[key] = round(count / seconds, 2)
+
+    hours = sum(records.read("mitdb", name).duration_s for name in RECORDS) / 3600
+    with tempfile.TemporaryDirectory() as cache:
+        os.environ["ECGUTILS_PROCESSED_DIR"] = cache  # from raw: no cached beats or windows
+        began = time.perf_counter()
+        study = preprocess.build(preprocess.default_params("mitdb", records=RECORDS))
+        detector = preprocess.build(preprocess.detector_params("mitdb", records=RECORDS))
+        seconds = time.perf_counter() - began
+    add("preprocess: read, band-pass, resample, beats, windows, spectrograms (study + detector "
+        "windows)", seconds, hours, "h of ECG/s", "preprocess.hours_per_s")
+    inputs = {"cnn1d": {"x": train.as_input(np.asarray(study.arrays["X"]))},
+              "cnn2d": {"x": train.as_input(np.asarray(study.arrays["S"]))},
+              "detector": {"x": {"ecg": train.as_input(np.asarray(detector.arrays["X"])),
+                                 "rr": np.asarray(detector.arrays["R"], dtype=np.float32)}}}
+    for kind in MODELS:
+        x = inputs[kind]["x"]
+        n = len(x["rr"]) if isinstance(x, dict) else len(x)
+        y = np.zeros(n, dtype=np.float32)
+        if kind == "cnn2d":
+            model = models.build(kind, input_shape=x.shape[1:-1])  # without the channel axis
+        elif kind == "detector":
+            model = models.build(kind, n_classes=1)
+        else:
+            model = models.build(kind)
+        model.compile("adam", "binary_crossentropy")
+        model.fit(x, y, batch_size=64, epochs=1, verbose=0)  # warm-up: graph building
+        train_s = best_of(repeats, lambda m=model, x=x, y=y: m.fit(x, y, batch_size=64, epochs=1,
+                                                                  verbose=0))
+        add(f"{kind} train, batch 64, all cores ({model.count_params():,} parameters)",
+            train_s, n, "windows/s", f"{kind}.train_windows_per_s")
+        predict_s = best_of(repeats, lambda m=model, x=x: m.predict(x, batch_size=256, verbose=0))
+        add(f"{kind} predict, batch 256, all cores", predict_s, n, "windows/s",
+            f"{kind}.predict_windows_per_s")
+    beat_times = [beats.detect(records.read("mitdb", name).signal, 360.0) / 360.0
+                  for name in RECORDS]
+    ends = [records.read("mitdb", name).duration_s for name in RECORDS]
+    cosen_s = best_of(repeats, lambda: [baseline.detect(times, end) for times, end
+                                      in zip(beat_times, ends, strict=True)])
+    add("RR baseline (COSEn episodes from beats)", cosen_s, hours, "h of ECG/s",
+        "rr_baseline.hours_per_s")
+    return rows
+
+
+def _rss_child(scale: int) -> dict:
+    """In a fresh process: preprocess the records repeated ``scale`` times and train cnn1d one
+    epoch on every window; report the process's peak RSS."""
+    import numpy as np
+
+    from ecgutils import models, preprocess, records, train
+
+    began = time.perf_counter()
+    with tempfile.TemporaryDirectory() as cache:
+        os.environ["ECGUTILS_PROCESSED_DIR"] = cache
+        names = tuple(RECORDS) * scale
+        entry = preprocess.build(preprocess.default_params("mitdb", records=names))
+        X = entry.arrays["X"]
+        y = entry.tables["manifest"]["y"].to_numpy().clip(0, 1).astype(np.float32)
+        model = models.build("cnn1d")
+        model.compile("adam", "binary_crossentropy")
+        model.fit(train.as_input(X), y, batch_size=64, epochs=1, verbose=0)
+    hours = scale * sum(records.read("mitdb", name).duration_s for name in RECORDS) / 3600
+    return {"scale": scale, "hours": hours, "windows": int(len(y)),
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "wall_s": time.perf_counter() - began}
+
+
+def _rss_of_scale(scale: int) -> dict:
+    result = subprocess.run([sys.executable, __file__, "--rss-child", str(scale)],
+                            capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _study_section(keys: dict[str, float]) -> list[str]:
+    """Wall time per notebook and the cost/quality table, from the published default run."""
+    from ecgutils import runs
+
+    run = runs.latest("default")
+    if run is None or not (run.path / "summary.json").is_file():
+        return ["## The default study", "", "No published default run here (`make run`)."]
+    summary = json.loads((run.path / "summary.json").read_text())
+    notebooks = summary["notebooks"]
+    total = sum(nb["wall_s"] for nb in notebooks if nb["name"][:2].isdigit())
+    keys["study.default.wall_s"] = round(total, 1)
+    lines = ["## The default study", "",
+             f"Published default run `{run.run_id}` (notebooks marked 'earlier run' were run "
+             "separately, some side by side with other jobs, so their times overstate a lone "
+             "run):", "", "| notebook | status | wall (s) |", "|---|---|---:|"]
+    lines += [f"| {nb['name']} | {nb['status']} | {nb['wall_s']:.0f} |" for nb in notebooks]
+    lines += [f"| **all notebooks** | | **{total:.0f}** |", ""]
+    metrics = summary["metrics"]
+    cost = {"cnn1d": "03_cnn1d", "cnn2d": "04_cnn2d", "detector": "03b_detector"}
+    lines += ["Cost and quality (F1 with 95 % CI, pooled out-of-fold, grouped; training "
+              "throughput from this run's table):", "",
+              "| model | CinC F1 | mitdb F1 | training windows/s | predict windows/s | "
+              "notebook wall (s) |", "|---|---|---|---:|---:|---:|"]
+    walls = {nb["name"]: nb["wall_s"] for nb in notebooks}
+    for model, notebook in cost.items():
+        cells = []
+        for dataset in ("cinc2017", "mitdb"):
+            value = metrics.get(f"{dataset}.{model}.grouped.f1")
+            ci = metrics.get(f"{dataset}.{model}.grouped.f1_ci95")
+            cells.append("n/a" if value is None else f"{value:.3f}"
+                         + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""))
+        lines.append(f"| {model} | {cells[0]} | {cells[1]} | "
+                     f"{keys.get(f'{model}.train_windows_per_s', float('nan')):,.0f} | "
+                     f"{keys.get(f'{model}.predict_windows_per_s', float('nan')):,.0f} | "
+                     f"{walls.get(notebook, float('nan')):.0f} |")
+    cosen = metrics.get("mitdb.rr_baseline.grouped.f1")
+    if cosen is not None:
+        lines.append(f"| COSEn (no training) | – | {cosen:.3f} | – | "
+                     f"{keys.get('rr_baseline.hours_per_s', float('nan')):,.0f} h/s | – |")
+    return lines
+
+
+def _scanner_section(keys: dict[str, float], quick: bool) -> list[str]:
+    """The packaged scanner on a 30-min record and a 24-h one (mitdb records joined), with one
+    thread on one core and with all cores, each in its own process; then 1 vs 2 Dask workers
+    (``bench_archive.py``, its own script)."""
+    rows = []
+    for hours in (0.5, 1.0 if quick else 24.0):
+        for threads in ("1", "all"):
+            result = subprocess.run([sys.executable, __file__, "--scan-child", str(hours),
+                                     threads], capture_output=True, text=True, check=True)
+            rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
+    one_core_day = next(r for r in rows if r["threads"] == "1" and r["hours"] > 1)  \
+        if not quick else rows[-2]
+    keys["scanner.detector.realtime_factor"] = one_core_day["realtime_factor"]
+    lines = ["## Scanner (`ecg-af scan` with the packaged bundle)", "",
+             "| recording | threads | seconds | x real time |", "|---|---|---:|---:|",
+             *[f"| {r['hours']:g} h of mitdb ECG | {r['threads']} | {r['seconds']:.1f} | "
+               f"{r['realtime_factor']:,.0f} |" for r in rows]]
+    script = HERE / "bench_archive.py"
+    if script.is_file():
+        result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+        produced = _published() / "benchmarks-archive.json"
+        if result.returncode == 0 and produced.is_file():
+            found = json.loads(produced.read_text())
+            for key in ("scanner.dask_speedup_2_vs_1",):
+                value = found.get(key, found.get("keys", {}).get(key))
+                if value is not None:
+                    keys[key] = value
+            lines += ["", "Dask (`benchmarks/bench_archive.py`, its own report "
+                      "`reports/benchmarks-archive.md`): 2 workers vs 1 on 20 records = "
+                      f"{keys.get('scanner.dask_speedup_2_vs_1', float('nan')):.2f}x."]
+        else:
+            lines += ["", f"`bench_archive.py` failed: {result.stderr.strip()[-300:]}"]
+    return lines
+
+
+def _scan_child(hours: float, threads: str) -> dict:
+    """In a fresh process: scan ``hours`` of joined mitdb ECG with the packaged bundle, on one
+    core with one TensorFlow thread, or on all cores."""
+    if threads == "1":
+        os.environ["TF_NUM_INTRAOP_THREADS"] = os.environ["TF_NUM_INTEROP_THREADS"] = "1"
+        if hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    from bench_scanner import holter
+
+    from ecgutils import detect, records
+
+    shipped = detect.packaged_bundle()
+    rec = holter(hours)
+    detect.analyse(records.Record(**{**rec.__dict__, "signal": rec.signal[:360 * 300]}),
+                   shipped)  # warm-up: the ensemble is traced once
+    began = time.perf_counter()
+    detect.analyse(rec, shipped)
+    seconds = time.perf_counter() - began
+    return {"hours": hours, "threads": threads, "seconds": seconds,
+            "realtime_factor": rec.duration_s / seconds}
+
+
+def _published() -> Path:
+    from ecgutils import config
+
+    return config.published_dir()
+
+
+def _ram_gb() -> float:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError):
+        return float("nan")
+
+
+if __name__ == "__main__":
+    main()
