@@ -111,29 +111,23 @@ def run(shipped: bundle.Bundle, names: list[str], noises: dict[str, NoiseRecord]
     """Window scores of the bundle and of COSEn under every condition: one row per window
     and condition (``record, patient, condition, noise, snr_db, model, y, prob,
     threshold``)."""
-    ds = datasets.get("mitdb")
-    root = datasets.ensure_local("mitdb", data_dir)
     s = shipped.settings
     cosen = baseline.CosenParams()
     rows = []
-    for name in progress(names, "noise stress"):
-        rec = records.read_path(root / name, annotator=ds.annotator)
-        power = noise.signal_power(rec.signal, rec.fs, rec.beat_samples, rec.beat_symbols)
-        grid = y = None
-        for condition, noise_name, snr, signal_mv in _conditions(rec, noises, snrs_db, power):
-            result = detect.analyse(dataclasses.replace(rec, signal=signal_mv), shipped)
-            if grid is None:  # every condition has the record's length, so the same windows
-                grid, y = external.scored_windows(rec, result.starts_s, s.window_s)
-            starts = result.starts_s[grid]
-            found = beats.detect(signal_mv, rec.fs) / rec.fs
-            score = (baseline.window_scores(found, starts, s.window_s, cosen, rec.duration_s)
-                     if found.size > cosen.window_rr + 1 else np.zeros(starts.size))
-            common = {"record": name, "patient": ds.patient_id(name), "condition": condition,
-                      "noise": noise_name, "snr_db": snr, "y": y[grid]}
-            rows.append(pd.DataFrame({**common, "model": model, "prob": result.prob[grid],
-                                      "threshold": s.threshold}))
-            rows.append(pd.DataFrame({**common, "model": "cosen", "prob": score,
-                                      "threshold": 0.5}))
+    grids: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for rec, common, signal_mv in _noisy_versions(names, noises, snrs_db, data_dir,
+                                                  "noise stress"):
+        result = detect.analyse(dataclasses.replace(rec, signal=signal_mv), shipped)
+        grid, y = _scored(grids, rec, result.starts_s, s.window_s)
+        starts = result.starts_s[grid]
+        found = beats.detect(signal_mv, rec.fs) / rec.fs
+        score = (baseline.window_scores(found, starts, s.window_s, cosen, rec.duration_s)
+                 if found.size > cosen.window_rr + 1 else np.zeros(starts.size))
+        common = {**common, "y": y[grid]}
+        rows.append(pd.DataFrame({**common, "model": model, "prob": result.prob[grid],
+                                  "threshold": s.threshold}))
+        rows.append(pd.DataFrame({**common, "model": "cosen", "prob": score,
+                                  "threshold": 0.5}))
     return pd.concat(rows, ignore_index=True)
 
 
@@ -181,25 +175,42 @@ def scan_conditions(bundles: dict[str, bundle.Bundle], names: list[str],
     """Like :func:`run` for several bundles of one preprocessing (no COSEn), each noisy
     record scanned once (:class:`SharedScan`); each bundle scored at its own threshold.
     Same columns as :func:`run`, ``model`` naming the bundle."""
+    shared = SharedScan(bundles)
+    rows = []
+    grids: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for rec, common, signal_mv in _noisy_versions(names, noises, snrs_db, data_dir,
+                                                  "noise stress, shared scan"):
+        result, probs = shared.analyse(dataclasses.replace(rec, signal=signal_mv))
+        grid, y = _scored(grids, rec, result.starts_s, shared.settings.window_s)
+        for model, member in bundles.items():
+            rows.append(pd.DataFrame({**common, "y": y[grid], "model": model,
+                                      "prob": probs[model][grid],
+                                      "threshold": member.settings.threshold}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def _noisy_versions(names: list[str], noises: dict[str, NoiseRecord],
+                    snrs_db: tuple[float, ...], data_dir: str | os.PathLike | None, label: str):
+    """Each mitdb record clean and under every noise and SNR: ``(record, columns, signal)``
+    with the columns ``record, patient, condition, noise, snr_db`` of the result rows."""
     ds = datasets.get("mitdb")
     root = datasets.ensure_local("mitdb", data_dir)
-    shared = SharedScan(bundles)
-    window_s = shared.settings.window_s
-    rows = []
-    for name in progress(names, "noise stress, shared scan"):
+    for name in progress(names, label):
         rec = records.read_path(root / name, annotator=ds.annotator)
         power = noise.signal_power(rec.signal, rec.fs, rec.beat_samples, rec.beat_symbols)
-        grid = y = None
         for condition, noise_name, snr, signal_mv in _conditions(rec, noises, snrs_db, power):
-            result, probs = shared.analyse(dataclasses.replace(rec, signal=signal_mv))
-            if grid is None:
-                grid, y = external.scored_windows(rec, result.starts_s, window_s)
-            common = {"record": name, "patient": ds.patient_id(name), "condition": condition,
-                      "noise": noise_name, "snr_db": snr, "y": y[grid]}
-            for model, member in bundles.items():
-                rows.append(pd.DataFrame({**common, "model": model, "prob": probs[model][grid],
-                                          "threshold": member.settings.threshold}))
-    return pd.concat(rows, ignore_index=True)
+            yield rec, {"record": name, "patient": ds.patient_id(name),
+                        "condition": condition, "noise": noise_name, "snr_db": snr}, signal_mv
+
+
+def _scored(grids: dict[str, tuple[np.ndarray, np.ndarray]], rec: records.Record,
+            starts_s: np.ndarray, window_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """A record's scored windows and labels (:func:`ecgutils.external.scored_windows`),
+    computed for its first condition: every condition has the record's length, so the same
+    windows."""
+    if rec.name not in grids:
+        grids[rec.name] = external.scored_windows(rec, starts_s, window_s)
+    return grids[rec.name]
 
 
 def _preprocessing(settings: bundle.Settings) -> dict[str, Any]:
