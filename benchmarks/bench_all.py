@@ -233,7 +233,7 @@ def _scanner_section(keys: dict[str, float], quick: bool) -> list[str]:
             rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
     one_core_day = next(r for r in rows if r["threads"] == "1" and r["hours"] > 1)  \
         if not quick else rows[-2]
-    keys["scanner.detector.realtime_factor"] = one_core_day["realtime_factor"]
+    keys["scanner.detector.realtime_factor"] = round(one_core_day["realtime_factor"], 1)
     lines = ["## Scanner (`ecg-af scan` with the packaged bundle)", "",
              "| recording | threads | seconds | x real time |", "|---|---|---:|---:|",
              *[f"| {r['hours']:g} h of mitdb ECG | {r['threads']} | {r['seconds']:.1f} | "

@@ -145,7 +145,8 @@ def markdown_table(table: pd.DataFrame, digits: int = 3) -> str:
 
 def git_commit() -> str:
     """The checkout's commit, ``-dirty`` when tracked files other than what runs rewrite (the
-    summary, the release bundle) differ from it; ``unknown`` outside a git checkout."""
+    committed reports — summary, benchmarks — and the release bundle) differ from it;
+    ``unknown`` outside a git checkout."""
     import subprocess
 
     try:
@@ -154,7 +155,7 @@ def git_commit() -> str:
                                 check=True).stdout.strip()
         changed = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
-             ":!reports/summary.json", ":!reports/summary.md", ":!ecgutils/release/detector"],
+             ":!reports", ":!ecgutils/release/detector"],
             cwd=config.PROJECT_ROOT, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
