@@ -167,7 +167,8 @@ def label_fractions(
     covered_at_knots = np.repeat(np.concatenate([[0.0], np.cumsum(lengths)]), 2)[1:-1]
     def cumulative(t: np.ndarray) -> np.ndarray:
         return np.interp(t, knots, covered_at_knots)
-    return (cumulative(ends_s) - cumulative(starts_s)) / (ends_s - starts_s)
+    # Rounding of the cumulative sums can put a span inside one episode a few ulps above 1.
+    return np.clip((cumulative(ends_s) - cumulative(starts_s)) / (ends_s - starts_s), 0.0, 1.0)
 
 
 def labels_at(intervals: Sequence[Interval], times_s: np.ndarray, outside: str = "") -> np.ndarray:

@@ -84,3 +84,14 @@ def test_label_fractions_of_many_spans_equal_the_span_by_span_overlap_on_a_real_
     assert rhythm.label_fractions([], starts, ends).tolist() == [0.0] * starts.size
     with pytest.raises(ValueError, match="empty span"):
         rhythm.label_fractions(record.rhythm, np.array([5.0]), np.array([5.0]))
+
+
+def test_label_fractions_stay_within_zero_and_one_and_are_exact_outside_episodes(mitdb_root):
+    from ecgutils import records
+
+    record = records.read("mitdb", "201")
+    duration = record.signal.size / record.fs
+    starts = np.arange(0.0, duration - 20.0, 0.37)
+    got = rhythm.label_fractions(record.rhythm, starts, starts + 20.0)
+    assert got.min() == 0.0 and got.max() == 1.0  # 201 has long AF and long non-AF stretches
+    assert ((got >= 0) & (got <= 1)).all()
