@@ -94,10 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"run {run.run_id} (profile {profile}): outputs in {run.path}"
           + (f", starting from run {base.run_id}" if base else ""), flush=True)
     status, failed = _execute_all(run, jobs, args.update_notebooks)
-    with _run_folder(run):
-        carried = earlier_jobs(profile, jobs, run.path)
-        summary = write_summary(profile, sorted(carried + jobs, key=lambda job: job.name),
-                                run.path, run.run_id)
+    summary = _summarise(profile, jobs, run)
     runs.finish(run, status, notebooks=[job.name for job in jobs if job.status == "ok"])
     if status == "ok":
         published = runs.publish(run)
@@ -170,14 +167,20 @@ class _run_folder:  # noqa: N801 - used as a context manager, reads like one
             os.environ[config.RUN_DIR_ENV] = self.previous
 
 
+def _summarise(profile: str, jobs: list[Job], run: Any) -> Path:
+    """The run's summary: its jobs, the results carried in its folder from the run it started
+    from, and the steps' latest results."""
+    with _run_folder(run):
+        carried = earlier_jobs(profile, jobs, run.path)
+        return write_summary(profile, sorted(carried + jobs, key=lambda job: job.name),
+                             run.path, run.run_id)
+
+
 def _summary_only(profile: str, run: Any) -> int:
     """Rebuild the published run's summary (the steps' latest records merged in), republish."""
     from ecgutils import runs
 
-    with _run_folder(run):
-        carried = earlier_jobs(profile, [], run.path)
-        summary = write_summary(profile, sorted(carried, key=lambda job: job.name), run.path,
-                                run.run_id)
+    summary = _summarise(profile, [], run)
     published = runs.publish(run)
     print(f"summary: {summary}\npublished: {', '.join(str(path) for path in published)}")
     return 0
@@ -234,7 +237,8 @@ def plan(
                 default = _literal(names[name]["default"])
                 example, where = (default, f"default in {nb.stem}") if default is not None \
                     else (config.PROFILES[profile].get(name), f"{profile} profile")
-                config.check_parameter(name, value, example, where)
+                config.check_parameter(name, value, example, where,
+                                       none_allowed=default is None)
     if data_dir is not None:
         values["data_dir"] = str(Path(data_dir).expanduser().resolve())
     return [

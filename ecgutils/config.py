@@ -214,7 +214,8 @@ PARAMETER_EXAMPLES: dict[str, Any] = {
 }
 
 
-def check_parameter(name: str, value: Any, example: Any, where: str = "") -> None:
+def check_parameter(name: str, value: Any, example: Any, where: str = "",
+                    none_allowed: bool = True) -> None:
     """Raise ValueError unless ``value`` has the type of ``example`` (the notebook's default,
     else the profile's value, else :data:`PARAMETER_EXAMPLES`) and lies in
     :data:`PARAMETER_RANGES`.
@@ -227,13 +228,18 @@ def check_parameter(name: str, value: Any, example: Any, where: str = "") -> Non
         The value asked for (a parsed Python literal).
     example : object
         A value of the expected type; None when nothing says what is expected (then any type
-        passes). ``None`` is accepted as ``value`` only when ``example`` is None or
-        ``name`` takes its value from the profile (its default is None).
+        passes).
     where : str
         Where the example comes from, for the message (``"03_cnn1d's default"``).
+    none_allowed : bool
+        Whether ``None`` is a valid value: it is where the notebook's default is None ("take
+        it from the profile"), not where the notebook needs a value of its own.
     """
     if example is None:
         example = PARAMETER_EXAMPLES.get(name)
+    if value is None and not none_allowed and example is not None:
+        shown = f" ({where}: {example!r})" if where else ""
+        raise ValueError(f"parameter {name}=None: expected {_type_name(example)}{shown}")
     if value is None or example is None:
         return
     problem = _type_problem(value, example)

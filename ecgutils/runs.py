@@ -224,7 +224,7 @@ def prune(keep: int, profile: str | None = None) -> list[Path]:
 def describe(runs: list[Run]) -> str:
     """A table of runs for ``run_all.py --list``."""
     lines = [f"{'profile':<8} {'run id':<42} {'status':<11} {'commit':<18} notebooks"]
-    published = {run.profile: latest(run.profile) for run in runs}
+    published = {profile: latest(profile) for profile in {run.profile for run in runs}}
     for run in runs:
         mark = " (published)" if published[run.profile] and \
             published[run.profile].path == run.path else ""

@@ -271,6 +271,7 @@ def test_summary_only_runs_nothing_and_merges_the_steps_latest_results(reports, 
         (["-p", "threshold", "0.5"], "expected a string"),
         (["-p", "monitor", '"val_auc"'], "expected one of val_pr_auc, val_loss"),
         (["-p", "learning_rate", "0"], "out of range, expected a value in (0, inf)"),
+        (["-p", "learning_rate", "None"], "parameter learning_rate=None: expected a number"),
     ],
 )
 def test_mistyped_or_out_of_range_parameters_fail_before_anything_is_written(reports, capsys,
