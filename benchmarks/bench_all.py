@@ -32,6 +32,9 @@ HERE = Path(__file__).resolve().parent
 
 from _timing import best_of, throughput_rows  # noqa: E402
 
+from ecgutils import config  # noqa: E402 - no TensorFlow: the scan child pins threads first
+from ecgutils.progress import progress  # noqa: E402
+
 # Records of the throughput rows: 2 h of real ECG with sinus, AF and ectopy.
 RECORDS = ("100", "119", "201", "203")
 SCALES = (1, 4, 16)
@@ -61,7 +64,7 @@ def main() -> None:
     sections += ["## Throughput (real mitdb records " + ", ".join(RECORDS) + ")", "",
                  *throughput_rows(rows)]
     scales = SCALES[:2] if args.quick else SCALES
-    rss = [_rss_of_scale(scale) for scale in progress_over(scales, "peak RSS")]
+    rss = [_rss_of_scale(scale) for scale in progress(list(scales), "peak RSS")]
     keys["train.peak_rss_ratio_16x_vs_1x" if 16 in scales else "train.peak_rss_ratio_4x_vs_1x"] \
         = round(rss[-1]["peak_rss_mb"] / rss[0]["peak_rss_mb"], 3)
     sections += ["", "## Peak memory of preprocessing + training (cnn1d, one epoch)", "",
@@ -82,15 +85,9 @@ def main() -> None:
               f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", ""]
     text = "\n".join(header + sections) + "\n"
     print(text)
-    out = _published()
+    out = config.published_dir()
     atomic_write_text(out / "benchmarks.md", text)
     atomic_write_json(out / "benchmarks.json", {"keys": keys, "throughput": rows, "rss": rss})
-
-
-def progress_over(items, label):
-    from ecgutils.progress import progress
-
-    return progress(list(items), label)
 
 
 def _throughputs(keys: dict[str, float], repeats: int) -> list[dict]:
@@ -225,15 +222,15 @@ def _scanner_section(keys: dict[str, float], quick: bool) -> list[str]:
     """The packaged scanner on a 30-min record and a 24-h one (mitdb records joined), with one
     thread on one core and with all cores, each in its own process; then 1 vs 2 Dask workers
     (``bench_archive.py``, its own script)."""
+    day_hours = 1.0 if quick else 24.0
     rows = []
-    for hours in (0.5, 1.0 if quick else 24.0):
+    for hours in (0.5, day_hours):
         for threads in ("1", "all"):
             result = subprocess.run([sys.executable, __file__, "--scan-child", str(hours),
                                      threads], capture_output=True, text=True, check=True)
             rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
-    one_core_day = next(r for r in rows if r["threads"] == "1" and r["hours"] > 1)  \
-        if not quick else rows[-2]
-    keys["scanner.detector.realtime_factor"] = round(one_core_day["realtime_factor"], 1)
+    one_thread_day = next(r for r in rows if r["threads"] == "1" and r["hours"] == day_hours)
+    keys["scanner.detector.realtime_factor"] = round(one_thread_day["realtime_factor"], 1)
     lines = ["## Scanner (`ecg-af scan` with the packaged bundle)", "",
              "| recording | threads | seconds | x real time |", "|---|---|---:|---:|",
              *[f"| {r['hours']:g} h of mitdb ECG | {r['threads']} | {r['seconds']:.1f} | "
@@ -241,13 +238,11 @@ def _scanner_section(keys: dict[str, float], quick: bool) -> list[str]:
     script = HERE / "bench_archive.py"
     if script.is_file():
         result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
-        produced = _published() / "benchmarks-archive.json"
+        produced = config.published_dir() / "benchmarks-archive.json"
         if result.returncode == 0 and produced.is_file():
             found = json.loads(produced.read_text())
-            for key in ("scanner.dask_speedup_2_vs_1",):
-                value = found.get(key, found.get("keys", {}).get(key))
-                if value is not None:
-                    keys[key] = value
+            if "scanner.dask_speedup_2_vs_1" in found:
+                keys["scanner.dask_speedup_2_vs_1"] = found["scanner.dask_speedup_2_vs_1"]
             lines += ["", "Dask (`benchmarks/bench_archive.py`, its own report "
                       "`reports/benchmarks-archive.md`): 2 workers vs 1 on 20 records = "
                       f"{keys.get('scanner.dask_speedup_2_vs_1', float('nan')):.2f}x."]
@@ -274,12 +269,6 @@ def _scan_child(hours: float, threads: str) -> dict:
     seconds = best_of(2, lambda: detect.analyse(rec, shipped))
     return {"hours": hours, "threads": threads, "seconds": seconds,
             "realtime_factor": rec.duration_s / seconds}
-
-
-def _published() -> Path:
-    from ecgutils import config
-
-    return config.published_dir()
 
 
 def _ram_gb() -> float:
