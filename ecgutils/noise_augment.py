@@ -184,22 +184,14 @@ def window_of(signal_mv: np.ndarray, fs: float, start_s: float,
     -------
     (x, r) : float32 arrays of shapes (window samples,) and (len(beats.FEATURES),)
     """
-    conditioned = signal.resample(
-        signal.bandpass(signal_mv, fs, params.low_hz, params.high_hz, params.filter_order),
-        fs, params.fs)
-    window = params.window_samples
+    conditioned = preprocess.condition(signal_mv, fs, params)
     step = None if params.step_s is None else int(round(params.step_s * params.fs))
-    starts, padding = windows_mod.plan_windows(conditioned.size, window, step,
+    starts, padding = windows_mod.plan_windows(conditioned.size, params.window_samples, step,
                                                params.short_policy)
-    if padding:
-        extend = windows_mod.wrap_to if params.short_policy == "wrap" else windows_mod.pad_to
-        x = extend(signal.normalise(conditioned[None, :], params.normalisation), window)[0]
-    else:
-        start = int(round(start_s * params.fs))
-        if start not in set(starts.tolist()):
-            raise ValueError(f"no window starts at {start_s:g} s on this record's grid")
-        x = signal.normalise(windows_mod.cut(conditioned, np.array([start]), window),
-                             params.normalisation)[0]
+    start = int(round(start_s * params.fs))
+    if not padding and start not in set(starts.tolist()):
+        raise ValueError(f"no window starts at {start_s:g} s on this record's grid")
+    x = preprocess.normalised_windows(conditioned, np.array([start]), padding, params)[0]
     found = beats.detect(signal_mv, fs) / fs
     r = beats.window_features(found, np.array([start_s]), params.window_s)[0]
     return x.astype(np.float32), r.astype(np.float32)

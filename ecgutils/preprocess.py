@@ -244,7 +244,7 @@ def filtered_example(
     """Raw and band-passed + resampled stretches of one record, for the 'what filtering does'
     figure. Returns ``raw``, ``raw_fs``, ``filtered``, ``filtered_fs`` (mV, from start_s)."""
     rec = records.read(params.dataset, record, data_dir, params.lead, params.cinc_label_set)
-    processed = _condition(rec, params)
+    processed = condition(rec.signal, rec.fs, params)
     raw_slice = slice(int(start_s * rec.fs), int((start_s + seconds) * rec.fs))
     new_slice = slice(int(start_s * params.fs), int((start_s + seconds) * params.fs))
     return {"raw": rec.signal[raw_slice], "raw_fs": rec.fs,
@@ -288,10 +288,24 @@ def _record_list(params: PreprocessParams, data_dir: PathLike) -> list[str]:
     return names
 
 
-def _condition(rec: records.Record, params: PreprocessParams) -> np.ndarray:
-    filtered = signal.bandpass(rec.signal, rec.fs, params.low_hz, params.high_hz,
+def condition(signal_mv: np.ndarray, fs: float, params: PreprocessParams) -> np.ndarray:
+    """A whole raw lead (mV at ``fs`` Hz) band-passed and resampled to ``params.fs``."""
+    filtered = signal.bandpass(signal_mv, fs, params.low_hz, params.high_hz,
                                params.filter_order)
-    return signal.resample(filtered, rec.fs, params.fs)
+    return signal.resample(filtered, fs, params.fs)
+
+
+def normalised_windows(conditioned: np.ndarray, starts: np.ndarray, padding: int,
+                       params: PreprocessParams) -> np.ndarray:
+    """The windows at ``starts`` (samples) of a conditioned lead, each normalised; a record
+    shorter than a window (``padding`` > 0, :func:`ecgutils.windows.plan_windows`) is
+    normalised whole, then wrapped or padded to one window."""
+    if padding:
+        extend = windows.wrap_to if params.short_policy == "wrap" else windows.pad_to
+        return extend(signal.normalise(conditioned[None, :], params.normalisation),
+                      params.window_samples)
+    return signal.normalise(windows.cut(conditioned, starts, params.window_samples),
+                            params.normalisation)
 
 
 def _build_arrays(params: PreprocessParams, names: list[str], data_dir: PathLike):
@@ -311,7 +325,7 @@ def _build_arrays(params: PreprocessParams, names: list[str], data_dir: PathLike
             drops.append({"record": name, "start_s": np.nan, "what": "record",
                           "reason": "unreadable lead (NaN or flat)", "detail": str(exc)})
             continue
-        conditioned = _condition(rec, params)
+        conditioned = condition(rec.signal, rec.fs, params)
         starts, padding = windows.plan_windows(
             conditioned.size, window, step, params.short_policy,
             f"{params.dataset} record {name}",
@@ -320,14 +334,10 @@ def _build_arrays(params: PreprocessParams, names: list[str], data_dir: PathLike
             drops.append({"record": name, "start_s": 0.0, "what": "record",
                           "reason": f"shorter than {params.window_s:g} s", "detail": ""})
             continue
+        cut = normalised_windows(conditioned, starts, padding, params)
         if padding:
-            cut = signal.normalise(conditioned[None, :], params.normalisation)
-            extend = windows.wrap_to if params.short_policy == "wrap" else windows.pad_to
-            cut = extend(cut, window)
             raw = rec.signal[None, :]
         else:
-            cut = signal.normalise(windows.cut(conditioned, starts, window),
-                                   params.normalisation)
             raw_starts = np.round(starts / params.fs * rec.fs).astype(np.int64)
             raw_length = min(int(round(params.window_s * rec.fs)), rec.n_samples)
             raw_starts = np.minimum(raw_starts, rec.n_samples - raw_length)
