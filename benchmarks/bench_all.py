@@ -68,6 +68,8 @@ def main() -> None:
     keys["train.peak_rss_ratio_16x_vs_1x" if 16 in scales else "train.peak_rss_ratio_4x_vs_1x"] \
         = round(rss[-1]["peak_rss_mb"] / rss[0]["peak_rss_mb"], 3)
     sections += ["", "## Peak memory of preprocessing + training (cnn1d, one epoch)", "",
+                 "Windows and spectrograms are written to the cache a record (a block) at a "
+                 "time and read back a batch at a time (`streams.Rows`, `train.Batches`).", "",
                  "| input | ECG (h) | windows | peak RSS (MB) | wall (s) |",
                  "|---|---:|---:|---:|---:|",
                  *[f"| {r['scale']}x | {r['hours']:.1f} | {r['windows']} | "
@@ -149,21 +151,23 @@ def _throughputs(keys: dict[str, float], repeats: int) -> list[dict]:
 
 def _rss_child(scale: int) -> dict:
     """In a fresh process: preprocess the records repeated ``scale`` times and train cnn1d one
-    epoch on every window; report the process's peak RSS."""
+    epoch on every window the way the study does (``train.fit`` over a ``streams.Rows`` view
+    of the cache entry, every tenth window for validation); report the process's peak RSS."""
     import numpy as np
 
-    from ecgutils import models, preprocess, records, train
+    from ecgutils import models, preprocess, records, streams, train
 
     began = time.perf_counter()
     with tempfile.TemporaryDirectory() as cache:
         os.environ["ECGUTILS_PROCESSED_DIR"] = cache
         names = tuple(RECORDS) * scale
         entry = preprocess.build(preprocess.default_params("mitdb", records=names))
-        X = entry.arrays["X"]
+        X = streams.Rows(entry.arrays["X"])
         y = entry.tables["manifest"]["y"].to_numpy().clip(0, 1).astype(np.float32)
-        model = models.build("cnn1d")
-        model.compile("adam", "binary_crossentropy")
-        model.fit(train.as_input(X), y, batch_size=64, epochs=1, verbose=0)
+        validation = np.arange(0, len(y), 10)
+        fit_part = np.setdiff1d(np.arange(len(y)), validation)
+        train.fit(lambda: models.build("cnn1d"), X.take(fit_part), y[fit_part],
+                  X.take(validation), y[validation], train.TrainConfig(epochs=1))
     hours = scale * sum(records.read("mitdb", name).duration_s for name in RECORDS) / 3600
     return {"scale": scale, "hours": hours, "windows": int(len(y)),
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

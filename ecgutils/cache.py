@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ecgutils import config
+from ecgutils import config, streams
 
 # Bump when the processing code changes what a given set of parameters produces.
 CACHE_VERSION = 1
@@ -147,19 +147,28 @@ def save(
     root: str | os.PathLike | None = None,
     code_version: str | None = None,
 ) -> Entry:
-    """Write an entry atomically (staging folder + rename) and return it memory-mapped."""
+    """Write an entry atomically (staging folder + rename) and return it memory-mapped.
+
+    An array may be a :class:`ecgutils.streams.Spool` (an ``.npy`` file written a block at a
+    time, for arrays larger than memory): its file is moved into the entry.
+    """
     path = entry_path(name, params, root, code_version)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         for array_name, array in arrays.items():
-            np.save(staging / f"{array_name}.npy", np.asarray(array), allow_pickle=False)
+            target = staging / f"{array_name}.npy"
+            if isinstance(array, streams.Spool):  # already on disk: moved, not copied
+                shutil.move(array.path if array.finished else array.finish(), target)
+            else:
+                np.save(target, np.asarray(array), allow_pickle=False)
         for table_name, table in tables.items():
             table.to_csv(staging / f"{table_name}.csv", index=False)
         payload = {
             "name": name,
             "params": params,
-            "arrays": {key: list(np.shape(value)) for key, value in arrays.items()},
+            "arrays": {key: list(value.shape if isinstance(value, streams.Spool)
+                                 else np.shape(value)) for key, value in arrays.items()},
             # Read string columns back as strings ("100" stays a record name, not 100).
             "tables": {
                 key: {
@@ -179,6 +188,9 @@ def save(
         _install(staging, path, lambda: load(name, params, root, code_version) is not None)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        for array in arrays.values():
+            if isinstance(array, streams.Spool):
+                array.discard()
         raise
     entry = load(name, params, root, code_version)
     if entry is None:
@@ -204,7 +216,9 @@ def load_or_build(
     params : mapping
         The parameters that decide the entry's content (JSON-serialisable).
     build : callable
-        Makes ``(arrays, tables, meta)`` when no entry can be reused.
+        Makes ``(arrays, tables, meta)`` when no entry can be reused; arrays may be
+        :class:`~ecgutils.streams.Spool` files (made in the cache folder, so that they are
+        renamed into the entry).
     root : path, optional
         Cache folder (default :func:`ecgutils.config.processed_dir`).
     code_version : str, optional

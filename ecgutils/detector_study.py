@@ -30,7 +30,17 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from ecgutils import cache, config, metrics, models, noise_augment, reporting, splits, train
+from ecgutils import (
+    cache,
+    config,
+    metrics,
+    models,
+    noise_augment,
+    reporting,
+    splits,
+    streams,
+    train,
+)
 from ecgutils.progress import progress
 from ecgutils.windows import AFL_LABEL, CLASS_INDEX
 
@@ -67,7 +77,7 @@ def window_set(entry: cache.Entry, rows: np.ndarray | None = None) -> train.Wind
     classes = manifest["rhythm_class"].map(CLASS_INDEX).to_numpy()
     if np.isnan(classes.astype(float)).any():
         raise ValueError("the entry holds windows without a rhythm class; rebuild it")
-    return train.WindowSet(np.asarray(entry.arrays["X"])[rows],
+    return train.WindowSet(streams.Rows(entry.arrays["X"]).take(rows),
                            np.asarray(entry.arrays["R"])[rows],
                            classes[rows].astype(np.int64),
                            manifest["patient_id"].astype(str).to_numpy()[rows])

@@ -23,7 +23,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from ecgutils import cache, config, metrics, models, reporting, splits, train
+from ecgutils import cache, config, metrics, models, reporting, splits, streams, train
 from ecgutils.errors import DataUnavailableError, UnknownNameError
 from ecgutils.fileio import atomic_write
 from ecgutils.progress import progress
@@ -52,9 +52,10 @@ class Study:
         return f"{self.dataset}.{self.model}.{self.split}"
 
 
-def model_inputs(entry: cache.Entry, kind: str) -> np.ndarray:
-    """The array a model kind reads: raw windows for ``cnn1d``, spectrograms for ``cnn2d``."""
-    return np.asarray(entry.arrays["X" if kind == "cnn1d" else "S"])
+def model_inputs(entry: cache.Entry, kind: str) -> streams.Rows:
+    """What a model kind reads: raw windows for ``cnn1d``, spectrograms for ``cnn2d`` — a
+    :class:`~ecgutils.streams.Rows` view of the entry's array, read batch by batch."""
+    return streams.Rows(entry.arrays["X" if kind == "cnn1d" else "S"])
 
 
 def model_builder(kind: str, entry: cache.Entry, **hyper: Any):
@@ -83,7 +84,7 @@ def cinc_study(
     """
     split = split or scheme
     manifest, y, groups = labelled(entry)
-    X = model_inputs(entry, kind)[manifest.index.to_numpy()]
+    X = model_inputs(entry, kind).take(manifest.index.to_numpy())
     build = model_builder(kind, entry, **(model_hyper or {}))
     folds = make_folds(scheme, y, groups, n_splits, cfg.seed)
     if scheme != "grouped":
@@ -98,7 +99,7 @@ def cinc_study(
         first = folds[0]
         fit_part = np.concatenate([first.train, first.test])
         splits.assert_disjoint(train=groups[fit_part], validation=groups[first.validation])
-        final = train.fit(build, X[fit_part], y[fit_part], X[first.validation],
+        final = train.fit(build, X.take(fit_part), y[fit_part], X.take(first.validation),
                           y[first.validation], cfg)
         final_path = str(train.save_model(final.model,
                                           Path(save_dir) / f"cinc2017_{kind}_final.keras"))
@@ -142,7 +143,7 @@ def mitdb_study(
     if split is None:
         split = scheme + ("" if cinc_entry is not None else "_mitdb_only")
     manifest, y, groups = labelled(entry)
-    X = model_inputs(entry, kind)[manifest.index.to_numpy()]
+    X = model_inputs(entry, kind).take(manifest.index.to_numpy())
     build = model_builder(kind, entry, **(model_hyper or {}))
     folds = make_folds(scheme, y, groups, n_splits, cfg.seed)
     if scheme != "grouped":
@@ -156,7 +157,7 @@ def mitdb_study(
             chosen = np.sort(np.random.default_rng(cfg.seed).choice(rows.size, cinc_sample,
                                                                      replace=False))
             rows, cinc_y = rows[chosen], cinc_y[chosen]
-        extra = (model_inputs(cinc_entry, kind)[rows], cinc_y)
+        extra = (model_inputs(cinc_entry, kind).take(rows), cinc_y)
         weights = keras.models.load_model(cinc_model_path, compile=False).get_weights()
     name = f"mitdb_{kind}_{split}"
     cv = train.cross_validate(X, y, groups, folds, build, cfg, extra_train=extra,
@@ -307,7 +308,7 @@ def predict_out_of_fold(
                                        f"{model_prefix} with the same profile first")
         rows = np.flatnonzero(table["fold"].to_numpy() == fold)
         model = keras.models.load_model(path, compile=False)
-        table.loc[table.index[rows], "prob"] = train.predict(model, X[rows])
+        table.loc[table.index[rows], "prob"] = train.predict(model, X.take(rows))
     return table
 
 

@@ -361,8 +361,8 @@ def patient_probe(
         return np.searchsorted(eligible, patients[index])
 
     model, _, epochs_run = train.fit_classes(
-        build, X[fit_part], target(fit_part), X[validation], target(validation), cfg)
-    predicted = train.predict_classes(model, X[test])
+        build, X.take(fit_part), target(fit_part), X.take(validation), target(validation), cfg)
+    predicted = train.predict_classes(model, X.take(test))
     truth = target(test)
     chance = float(np.bincount(truth).max() / truth.size)
     return ProbeResult(

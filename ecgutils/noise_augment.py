@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ecgutils import beats, cache, config, noise, preprocess, records, signal
+from ecgutils import beats, cache, config, noise, preprocess, records, signal, streams
 from ecgutils import windows as windows_mod
 from ecgutils.progress import progress
 from ecgutils.train import WindowSet
@@ -262,7 +262,12 @@ def with_noisy(windows: WindowSet, rows: np.ndarray, noisy: NoisyWindows | None)
     rows = np.asarray(rows)
     at = np.minimum(np.searchsorted(noisy.rows, rows), len(noisy) - 1)
     hit = noisy.rows[at] == rows
-    taken.X[hit] = noisy.X[at[hit]]
+    if isinstance(taken.X, streams.Rows):  # a view: pick each row from taken or noisy
+        pick = np.arange(len(taken))
+        pick[hit] = len(taken) + at[hit]
+        taken.X = streams.Rows.concat([taken.X, noisy.X]).take(pick)
+    else:
+        taken.X[hit] = noisy.X[at[hit]]
     taken.R[hit] = noisy.R[at[hit]]
     return taken
 

@@ -22,7 +22,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ecgutils import baseline, beats, cache, datasets, records, rhythm, signal, spectrogram, windows
+from ecgutils import (
+    baseline,
+    beats,
+    cache,
+    config,
+    datasets,
+    records,
+    rhythm,
+    signal,
+    spectrogram,
+    streams,
+    windows,
+)
 from ecgutils.errors import SignalQualityError, UnknownNameError
 from ecgutils.progress import progress
 
@@ -144,6 +156,8 @@ def default_params(dataset: str, **overrides: Any) -> PreprocessParams:
 
 # The detector's input (notebook 03b): 125 Hz, every 20-s window of a record at a 5-s step —
 # whole records rather than one centred window — with short CinC records repeated to 20 s.
+# Windows per block of the spectrogram pass (about 20 MB of 20-s windows at 250 Hz).
+SPECTROGRAM_BLOCK = 1024
 DETECTOR_FS = 125.0
 DETECTOR_STEP_S = 5.0
 
@@ -309,10 +323,22 @@ def normalised_windows(conditioned: np.ndarray, starts: np.ndarray, padding: int
 
 
 def _build_arrays(params: PreprocessParams, names: list[str], data_dir: PathLike):
+    # The windows go to disk record by record and the spectrograms block by block, so that
+    # building an entry takes memory for one record and one block, not for the whole entry.
+    spools = (streams.Spool(config.processed_dir()), streams.Spool(config.processed_dir()))
+    try:
+        return _build_into(params, names, data_dir, *spools)
+    except BaseException:
+        for spool in spools:
+            spool.discard()
+        raise
+
+
+def _build_into(params: PreprocessParams, names: list[str], data_dir: PathLike,
+                x_spool: streams.Spool, s_spool: streams.Spool):
     began = time.perf_counter()
     window = params.window_samples
     step = None if params.step_s is None else int(round(params.step_s * params.fs))
-    kept_windows: list[np.ndarray] = []
     kept_features: list[np.ndarray] = []
     manifests: list[pd.DataFrame] = []
     beat_map = beat_times(params, data_dir)
@@ -372,16 +398,19 @@ def _build_arrays(params: PreprocessParams, names: list[str], data_dir: PathLike
             drops.append({"record": name, "start_s": float(starts_s[index]), "what": "window",
                           "reason": reasons[index], "detail": ""})
         keep = reasons == ""
-        kept_windows.append(cut[keep])
+        x_spool.append(cut[keep])
         kept_features.append(features[keep])
         manifests.append(manifest[keep])
-    if not manifests:
-        raise SignalQualityError(f"no usable window in {len(names)} {params.dataset} record(s)")
-    X = np.concatenate(kept_windows).astype(np.float32)
+    if not manifests or x_spool.n_rows == 0:
+        raise SignalQualityError(f"no usable window in {len(names)} {params.dataset} record(s) "
+                                 f"(records or windows dropped: {len(drops)})")
+    X = streams.Rows(np.load(x_spool.finish(), mmap_mode="r"))
+    for start in range(0, len(X), SPECTROGRAM_BLOCK):
+        block = X.read(np.arange(start, min(len(X), start + SPECTROGRAM_BLOCK)))
+        s_spool.append(spectrogram.log_stft(block, params.fs, params.stft_params()))
     R = np.concatenate(kept_features).astype(np.float32)
     manifest = pd.concat(manifests, ignore_index=True)[MANIFEST_COLUMNS]
     manifest["cinc_class"] = manifest["cinc_class"].astype(object)
-    spectra = spectrogram.log_stft(X, params.fs, params.stft_params())
     freqs, times = spectrogram.stft_axes(window, params.fs, params.stft_params())
     drop_table = pd.DataFrame(drops, columns=["record", "start_s", "what", "reason", "detail"])
     meta = {
@@ -389,12 +418,12 @@ def _build_arrays(params: PreprocessParams, names: list[str], data_dir: PathLike
         "n_windows": int(X.shape[0]),
         "x_shape": list(X.shape),
         "rr_features": list(beats.FEATURES),
-        "s_shape": list(spectra.shape),
+        "s_shape": list(s_spool.shape),
         "stft_freqs_hz": freqs.tolist(),
         "stft_times_s": times.tolist(),
         "build_s": round(time.perf_counter() - began, 2),
     }
-    return {"X": X, "S": spectra, "R": R}, {"manifest": manifest, "drops": drop_table}, meta
+    return {"X": x_spool, "S": s_spool, "R": R}, {"manifest": manifest, "drops": drop_table}, meta
 
 
 def _detect_beats(params: PreprocessParams, names: list[str], data_dir: PathLike):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from ecgutils import config, metrics, splits
+from ecgutils import config, metrics, splits, streams
 from ecgutils.errors import UnknownNameError
 from ecgutils.progress import progress
 
@@ -30,6 +30,7 @@ logging.getLogger("tensorflow").setLevel(logging.ERROR)
 MONITORS = ("val_pr_auc", "val_loss")
 SCHEDULES = ("cosine", "constant")
 THRESHOLDS = ("validation", "fixed")
+PREDICT_BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -169,8 +170,10 @@ def fit(
     ----------
     build_model : callable
         Returns an uncompiled Keras model (one sigmoid output).
-    X_train, X_val : ndarray
+    X_train, X_val : ndarray or streams.Rows
         Windows (n, 5000) or spectrograms (n, n_freqs, n_times); a channel axis is added.
+        A :class:`~ecgutils.streams.Rows` view of a cache entry is read batch by batch
+        (:class:`Batches`), so that memory does not grow with the data.
     y_train, y_val : ndarray of {0, 1}
     cfg : TrainConfig
     initial_weights : list of ndarray, optional
@@ -208,11 +211,9 @@ def fit(
     )
     began = time.perf_counter()
     history = trained.fit(
-        as_input(X_train), y_train,
-        validation_data=(as_input(X_val), y_val),
-        epochs=cfg.epochs, batch_size=cfg.batch_size, shuffle=True,
-        class_weight=_class_weights(y_train) if cfg.class_weight else None,
-        callbacks=[stopper], verbose=verbose,
+        _training_batches(X_train, y_train, cfg),
+        validation_data=Batches(X_val, y_val, batch_size=PREDICT_BATCH),
+        epochs=cfg.epochs, callbacks=[stopper], verbose=verbose,
     ).history
     fit_s = time.perf_counter() - began
     epochs_run = len(history["loss"])
@@ -265,25 +266,27 @@ def fit_classes(
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     stopper = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
                                             patience=cfg.patience, restore_best_weights=True)
-    history = model.fit(as_input(X_train), y_train, validation_data=(as_input(X_val), y_val),
-                        epochs=cfg.epochs, batch_size=cfg.batch_size, shuffle=True,
-                        callbacks=[stopper], verbose=verbose).history
+    history = model.fit(_training_batches(X_train, y_train, replace(cfg, class_weight=False)),
+                        validation_data=Batches(X_val, y_val, batch_size=PREDICT_BATCH),
+                        epochs=cfg.epochs, callbacks=[stopper], verbose=verbose).history
     history = {key: [float(v) for v in values] for key, values in history.items()}
     return model, history, len(history["loss"])
 
 
-def predict_classes(model: keras.Model, X: np.ndarray, batch_size: int = 256) -> np.ndarray:
+def predict_classes(model: keras.Model, X: np.ndarray | streams.Rows,
+                    batch_size: int = PREDICT_BATCH) -> np.ndarray:
     """Most probable class of each window, shape (n,)."""
     if len(X) == 0:
         return np.zeros(0, dtype=np.int64)
-    return np.argmax(model.predict(as_input(X), batch_size=batch_size, verbose=0), axis=1)
+    return np.argmax(model.predict(Batches(X, batch_size=batch_size), verbose=0), axis=1)
 
 
-def predict(model: keras.Model, X: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """AF probability of each window, shape (n,)."""
+def predict(model: keras.Model, X: np.ndarray | streams.Rows,
+            batch_size: int = PREDICT_BATCH) -> np.ndarray:
+    """AF probability of each window, shape (n,); ``X`` as in :func:`fit`."""
     if len(X) == 0:
         return np.zeros(0, dtype=np.float64)
-    return np.asarray(model.predict(as_input(X), batch_size=batch_size, verbose=0),
+    return np.asarray(model.predict(Batches(X, batch_size=batch_size), verbose=0),
                       dtype=np.float64).ravel()
 
 
@@ -304,8 +307,11 @@ def cross_validate(
 
     Parameters
     ----------
-    X, y, groups : ndarray
-        Windows, binary labels (1 AF, 0 non-AF) and patient id of each window.
+    X : ndarray or streams.Rows
+        Windows (a :class:`~ecgutils.streams.Rows` view of a cache entry is read batch by
+        batch; folds are views of it, never copies).
+    y, groups : ndarray
+        Binary labels (1 AF, 0 non-AF) and patient id of each window.
     folds : sequence of splits.Fold
         Index sets. For grouped folds, patient disjointness of train / validation / test is
         asserted before each fit (``splits.LeakageError`` otherwise).
@@ -326,6 +332,7 @@ def cross_validate(
     -------
     CVResult
     """
+    X = streams.as_rows(X)
     y = np.asarray(y)
     groups = np.asarray(groups)
     prob = np.full(y.size, np.nan)
@@ -341,16 +348,16 @@ def cross_validate(
         else:
             partition = (f"random split (NOT patient-disjoint): train {fold.train.size}, "
                          f"validation {fold.validation.size}, test {fold.test.size} windows")
-        X_train, y_train = X[fold.train], y[fold.train]
-        X_val, y_val = X[fold.validation], y[fold.validation]
+        X_train, y_train = X.take(fold.train), y[fold.train]
+        X_val, y_val = X.take(fold.validation), y[fold.validation]
         if extra_train is not None:
-            X_train = np.concatenate([X_train, extra_train[0]])
+            X_train = streams.Rows.concat([X_train, extra_train[0]])
             y_train = np.concatenate([y_train, extra_train[1]])
         result = fit(build_model, X_train, y_train, X_val, y_val,
                      replace(cfg, seed=cfg.seed + fold.number),
                      initial_weights, verbose)
         began = time.perf_counter()
-        prob_test = predict(result.model, X[fold.test])
+        prob_test = predict(result.model, X.take(fold.test))
         predict_s = time.perf_counter() - began
         prob[fold.test] = prob_test
         threshold[fold.test] = result.threshold
@@ -369,6 +376,75 @@ def cross_validate(
             validation_prob=result.validation_prob, model_path=model_path,
         ))
     return CVResult(prob=prob, threshold=threshold, fold_of=fold_of, folds=results)
+
+
+class Batches(keras.utils.PyDataset):
+    """Batches of ``inputs`` (with ``targets`` and ``weights`` when given) for Keras.
+
+    Parameters
+    ----------
+    inputs : Rows, ndarray, or mapping of name → Rows/ndarray
+        One input, or a model's named inputs (rows aligned).
+    targets, weights : ndarray, optional
+        Per row; ``weights`` are Keras sample weights (class weights per window).
+    batch_size : int
+    shuffle : bool
+        A new seeded permutation of the rows every epoch (:meth:`on_epoch_end`, which a
+        subclass may override to draw another order); otherwise rows in order.
+    seed : int
+    channel_axis : bool or set of names
+        Add a trailing channel axis of 1 (Keras convolutions' ``(n, samples, 1)``) to every
+        input (True) or to the named ones.
+    """
+
+    def __init__(self, inputs: streams.Rows | np.ndarray | Mapping[str, streams.Rows | np.ndarray],
+                 targets: np.ndarray | None = None, weights: np.ndarray | None = None,
+                 batch_size: int = 64, shuffle: bool = False, seed: int = 0,
+                 channel_axis: bool | set[str] = True):
+        super().__init__()
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.named = isinstance(inputs, Mapping)
+        self.inputs = ({name: streams.as_rows(x) for name, x in inputs.items()} if self.named
+                       else {"": streams.as_rows(inputs)})
+        lengths = {name: len(rows) for name, rows in self.inputs.items()}
+        self.n = next(iter(lengths.values()))
+        for name, values in (("targets", targets), ("weights", weights)):
+            if values is not None:
+                lengths[name] = len(values)
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"inputs, targets and weights differ in rows: {lengths}")
+        self.targets = None if targets is None else np.asarray(targets)
+        self.weights = None if weights is None else np.asarray(weights, dtype=np.float32)
+        self.batch_size, self.shuffle = int(batch_size), shuffle
+        self.channel = (set(self.inputs) if channel_axis is True
+                        else set(channel_axis or ()))
+        self.rng = np.random.default_rng(seed)
+        self.order = np.arange(self.n)
+        self.on_epoch_end()
+
+    def on_epoch_end(self) -> None:
+        """The next epoch's order of rows (Keras calls this after every epoch)."""
+        if self.shuffle:
+            self.order = self.rng.permutation(self.n)
+
+    def __len__(self) -> int:
+        return int(np.ceil(len(self.order) / self.batch_size))
+
+    def __getitem__(self, index: int):
+        # Sorted within the batch: reads from a file go forward (the batch is a set anyway).
+        rows = np.sort(self.order[index * self.batch_size:(index + 1) * self.batch_size])
+        x = {name: self._input(name, view, rows) for name, view in self.inputs.items()}
+        x = x if self.named else x[""]
+        if self.targets is None:
+            return (x,)
+        if self.weights is None:
+            return x, self.targets[rows]
+        return x, self.targets[rows], self.weights[rows]
+
+    def _input(self, name: str, view: streams.Rows, rows: np.ndarray) -> np.ndarray:
+        values = np.asarray(view.read(rows), dtype=np.float32)
+        return values[..., None] if name in self.channel else values
 
 
 def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
@@ -417,6 +493,17 @@ def _class_weights(y: np.ndarray) -> dict[int, float]:
     return weights
 
 
+def _training_batches(X: np.ndarray | streams.Rows, y: np.ndarray, cfg: TrainConfig) -> Batches:
+    """Shuffled batches of ``cfg.batch_size``, each window weighted by its class's weight
+    when ``cfg.class_weight`` (Keras's ``class_weight`` as per-window sample weights)."""
+    weights = None
+    if cfg.class_weight:
+        by_class = _class_weights(y)
+        weights = np.array([by_class[int(label)] for label in np.asarray(y).tolist()],
+                           dtype=np.float32)
+    return Batches(X, y, weights, batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed)
+
+
 def _with_augmentation(model: keras.Model, cfg: TrainConfig) -> keras.Model:
     if len(model.input_shape) != 3:
         raise ValueError("augmentation is implemented for 1D windows only")
@@ -462,8 +549,9 @@ class WindowSet:
 
     Attributes
     ----------
-    X : ndarray (n, samples)
-        Normalised waveform windows.
+    X : ndarray (n, samples) or streams.Rows
+        Normalised waveform windows (a :class:`~ecgutils.streams.Rows` view is read batch by
+        batch).
     R : ndarray (n, n_features)
         RR features per window (:mod:`ecgutils.beats`).
     classes : ndarray of int (n,)
@@ -492,15 +580,16 @@ class WindowSet:
         return (np.asarray(self.classes) == AF_CLASS).astype(np.int8)
 
     def take(self, rows: np.ndarray) -> WindowSet:
-        return WindowSet(self.X[rows], self.R[rows], self.classes[rows], self.groups[rows])
-
-    def inputs(self) -> dict[str, np.ndarray]:
-        return {"ecg": as_input(self.X), "rr": np.asarray(self.R, dtype=np.float32)}
+        X = self.X.take(rows) if isinstance(self.X, streams.Rows) else self.X[rows]
+        return WindowSet(X, self.R[rows], self.classes[rows], self.groups[rows])
 
     @staticmethod
     def concat(parts: Sequence[WindowSet]) -> WindowSet:
-        return WindowSet(*(np.concatenate([getattr(p, name) for p in parts])
-                           for name in ("X", "R", "classes", "groups")))
+        X = (streams.Rows.concat([p.X for p in parts])
+             if any(isinstance(p.X, streams.Rows) for p in parts)
+             else np.concatenate([p.X for p in parts]))
+        return WindowSet(X, *(np.concatenate([getattr(p, name) for p in parts])
+                              for name in ("R", "classes", "groups")))
 
 
 AF_CLASS = 1  # index of A in ecgutils.windows.CLASSES
@@ -596,10 +685,11 @@ def predict_af(model: keras.Model | Sequence[keras.Model], windows: WindowSet,
     if len(windows) == 0:
         return np.zeros(0, dtype=np.float64)
     ensemble = list(model) if isinstance(model, Sequence) else [model]
-    inputs = windows.inputs()
+    inputs = Batches({"ecg": windows.X, "rr": windows.R}, batch_size=batch_size,
+                     channel_axis={"ecg"})
     total = np.zeros(len(windows))
     for member in ensemble:
-        out = np.asarray(member.predict(inputs, batch_size=batch_size, verbose=0), dtype=float)
+        out = np.asarray(member.predict(inputs, verbose=0), dtype=float)
         total += out[:, AF_CLASS] if out.shape[1] > 1 else out[:, 0]
     return total / len(ensemble)
 
@@ -614,42 +704,29 @@ def _balanced_weights(targets: np.ndarray) -> np.ndarray:
     return np.array([lookup[value] for value in targets.tolist()], dtype=np.float32)
 
 
-class _WindowFeed(keras.utils.PyDataset):
+class _WindowFeed(Batches):
     """Batches of (inputs, target, weight); with ``crops`` each epoch takes one random window
     per group (record), else every window, in a seeded order that changes every epoch."""
 
     def __init__(self, windows: WindowSet, targets: np.ndarray, weights: np.ndarray | None,
                  batch_size: int, crops: bool, seed: int):
-        super().__init__()
-        self.windows, self.targets, self.weights = windows, np.asarray(targets), weights
-        self.batch_size, self.crops = batch_size, crops
-        self.rng = np.random.default_rng(seed)
+        self.crops = crops
         _, self.group_index = np.unique(np.asarray(windows.groups).astype(str),
                                         return_inverse=True)
         self.n_groups = int(self.group_index.max()) + 1
         self.n_per_epoch = self.n_groups if crops else len(windows)
-        self.on_epoch_end()
+        super().__init__({"ecg": windows.X, "rr": windows.R}, targets, weights, batch_size,
+                         shuffle=True, seed=seed, channel_axis={"ecg"})
 
     def on_epoch_end(self) -> None:
-        if self.crops:
-            # One window per group: a random key per window, the smallest key of each group.
-            keys = self.rng.random(len(self.windows))
-            order = np.lexsort((keys, self.group_index))
-            first = np.r_[True, np.diff(self.group_index[order]) != 0]
-            self.order = self.rng.permutation(order[first])
-        else:
-            self.order = self.rng.permutation(len(self.windows))
-
-    def __len__(self) -> int:
-        return int(np.ceil(self.n_per_epoch / self.batch_size))
-
-    def __getitem__(self, index: int):
-        rows = np.sort(self.order[index * self.batch_size:(index + 1) * self.batch_size])
-        inputs = {"ecg": as_input(self.windows.X[rows]),
-                  "rr": np.asarray(self.windows.R[rows], dtype=np.float32)}
-        if self.weights is None:
-            return inputs, self.targets[rows]
-        return inputs, self.targets[rows], self.weights[rows]
+        if not self.crops:
+            super().on_epoch_end()
+            return
+        # One window per group: a random key per window, the smallest key of each group.
+        keys = self.rng.random(self.n)
+        order = np.lexsort((keys, self.group_index))
+        first = np.r_[True, np.diff(self.group_index[order]) != 0]
+        self.order = self.rng.permutation(order[first])
 
 
 class _ValidationAF(keras.callbacks.Callback):

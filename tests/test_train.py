@@ -122,3 +122,48 @@ def test_balanced_weights_make_every_class_weigh_the_same():
 def test_a_window_set_refuses_parts_of_different_lengths():
     with pytest.raises(ValueError, match="differ in length"):
         train.WindowSet(np.zeros((3, 8)), np.zeros((2, 2)), np.zeros(3), np.zeros(3))
+
+
+def test_training_on_a_file_view_equals_training_on_the_array(small_windows, tmp_path):
+    from ecgutils import streams
+
+    X, y, _ = small_windows
+    with streams.Spool(tmp_path) as spool:
+        spool.append(X)
+        path = spool.finish()
+    rows = streams.Rows(np.load(path, mmap_mode="r"))
+    assert rows.streamed
+    cfg = train.TrainConfig(epochs=2, batch_size=16, seed=5)
+    in_memory = train.fit(_tiny, X[::2], y[::2], X[1::2], y[1::2], cfg)
+    streamed = train.fit(_tiny, rows.take(np.arange(0, 60, 2)), y[::2],
+                         rows.take(np.arange(1, 60, 2)), y[1::2], cfg)
+    np.testing.assert_array_equal(train.predict(in_memory.model, X),
+                                  train.predict(streamed.model, rows))
+    assert in_memory.threshold == streamed.threshold
+
+
+def test_batches_cover_every_row_once_per_epoch_in_a_new_seeded_order():
+    X = np.arange(50, dtype=np.float32)[:, None] * np.ones((1, 3), dtype=np.float32)
+    y = np.arange(50) % 2
+    weights = np.linspace(1, 2, 50)
+    feed = train.Batches(X, y, weights, batch_size=8, shuffle=True, seed=4)
+    assert len(feed) == 7
+
+    def epoch():
+        seen = [feed[i] for i in range(len(feed))]
+        for x, target, weight in seen:  # rows stay aligned with their targets and weights
+            assert x.shape[1:] == (3, 1)
+            np.testing.assert_array_equal(target, x[:, 0, 0].astype(int) % 2)
+            np.testing.assert_allclose(weight, weights[x[:, 0, 0].astype(int)], rtol=1e-6)
+        return np.concatenate([x[:, 0, 0] for x, _, _ in seen]).astype(int)
+
+    first = epoch()
+    feed.on_epoch_end()
+    second = epoch()
+    assert sorted(first) == sorted(second) == list(range(50))
+    assert not np.array_equal(first, second)
+    again = train.Batches(X, y, weights, batch_size=8, shuffle=True, seed=4)
+    np.testing.assert_array_equal(np.concatenate([again[i][0][:, 0, 0] for i in range(7)]),
+                                  first)
+    with pytest.raises(ValueError, match="differ in rows"):
+        train.Batches(X, y[:10])
