@@ -10,6 +10,8 @@
     python run_all.py --summary-only           # rebuild the published run's summary
     python run_all.py --list                   # the run folders
     python run_all.py --prune 3                # delete all but the 3 newest runs per profile
+    python run_all.py --parallel 2             # CV folds as jobs on 2 local Dask workers
+    python run_all.py --scheduler tcp://host:8786  # ... or on a running Dask cluster
 
 Each run writes into its own folder, ``reports/runs/<profile>/<run id>/`` (executed notebooks,
 metrics, figures, predictions, models, annotations, its summary); see ``ecgutils.runs``. Only
@@ -18,6 +20,10 @@ default profile, its summary replaces ``reports/summary.json``/``.md``. A failed
 run (Ctrl-C, SIGTERM) leaves every earlier output as it was and says where its own are.
 A bad profile, notebook, parameter name, type or value stops the run with exit code 2 before
 anything is written; a failing cell stops it with exit code 1, naming the notebook and the cell.
+
+``--parallel N`` / ``--scheduler ADDRESS`` run the cross-validation folds of the CNN notebooks
+(03, 04 and 05, ``ecgutils.train.cross_validate``) as independent jobs on a Dask cluster
+(``ecgutils.cluster``); their results merge into the same notebooks and summary.
 """
 
 from __future__ import annotations
@@ -66,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.list or args.prune is not None:
             return _manage_runs(args)
+        _fold_jobs(args.parallel, args.scheduler)
         profile = config.profile_name(args.profile)
         jobs = [] if args.summary_only else plan(profile, args.only, args.parameter,
                                                  args.data_dir)
@@ -143,6 +150,22 @@ def _execute_all(run: Any, jobs: list[Job], update_notebooks: bool) -> tuple[str
     finally:
         signal.signal(signal.SIGTERM, previous)
     return "ok", None
+
+
+def _fold_jobs(parallel: int | None, scheduler: str | None) -> None:
+    """Where the notebooks' CV folds run: ``--parallel N`` local Dask workers or the cluster
+    at ``--scheduler``, told to the kernels through the environment they inherit."""
+    from ecgutils import cluster
+
+    if parallel is not None and parallel < 1:
+        raise ValueError(f"--parallel {parallel}: expected at least 1 worker")
+    if parallel is not None and scheduler:
+        raise ValueError("give --parallel (workers of a local cluster) or --scheduler (a "
+                         "running cluster with its own workers), not both")
+    if parallel is not None:
+        os.environ[cluster.WORKERS_ENV] = str(parallel)
+    if scheduler:
+        os.environ[cluster.SCHEDULER_ENV] = scheduler
 
 
 class _run_folder:  # noqa: N801 - used as a context manager, reads like one
@@ -499,6 +522,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--prune", type=int, metavar="KEEP",
                         help="delete all but the KEEP newest runs of each profile (or of "
                         "--profile); the published run and running ones are kept")
+    parser.add_argument("--parallel", type=int, metavar="N",
+                        help="run the CNN notebooks' cross-validation folds as jobs on N local "
+                        "Dask worker processes (default 1: in the notebook, one after another)")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="run the folds on a running Dask cluster (tcp://host:8786); its "
+                        "workers must see this checkout and the data under the same paths")
     parser.add_argument("--update-notebooks", action="store_true",
                         help="after each run, keep the outputs of '# NBVAL_CHECK_OUTPUT' cells "
                         "in notebooks/ and clear the rest (use with --profile smoke)")

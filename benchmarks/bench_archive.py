@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ecgutils import archive, config, datasets  # noqa: E402
+from ecgutils import archive, cluster, config, datasets  # noqa: E402
 from ecgutils.fileio import atomic_write_json, atomic_write_text  # noqa: E402
 
 SPEEDUP_KEY = "scanner.dask_speedup_2_vs_1"
@@ -37,10 +37,10 @@ def start(n_workers: int):
     """A local cluster of ``n_workers`` single-threaded worker processes, and its client."""
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                           env=archive.ONE_THREAD_ENV, dashboard_address=":0",
-                           scheduler_kwargs={"dashboard": False})
-    return cluster, Client(cluster)
+    local = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                         env=cluster.ONE_THREAD_ENV, dashboard_address=":0",
+                         scheduler_kwargs={"dashboard": False})
+    return local, Client(local)
 
 
 def worker_state(client) -> list[dict]:
@@ -71,8 +71,8 @@ def main() -> None:
     clients, clusters = {}, []
     began = time.perf_counter()
     for n in WORKER_COUNTS:
-        cluster, clients[n] = start(n)
-        clusters.append(cluster)
+        local, clients[n] = start(n)
+        clusters.append(local)
     try:
         for n, client in clients.items():  # warm-up: every worker loads the bundle, scans
             archive.scan_archive(paths[:2 * n], scheduler=client, extension=None)
@@ -103,8 +103,8 @@ def main() -> None:
     finally:
         for client in clients.values():
             client.close()
-        for cluster in clusters:
-            cluster.close()
+        for local in clusters:
+            local.close()
     rows = []
     for n in WORKER_COUNTS:
         best = min(runs[n])

@@ -35,22 +35,12 @@ from typing import Any
 import pandas as pd
 from distributed import WorkerPlugin
 
+from ecgutils import cluster
 from ecgutils.errors import ECGDataError
 
 PLUGIN_NAME = "ecgutils-bundle"
 DEFAULT_EXTENSION = "afx"  # ecgutils.detect.DEFAULT_EXTENSION, without importing TensorFlow
 FAILURE_COLUMNS = ["record", "path", "error", "message"]
-
-# Set in a local worker process before it starts, so that TensorFlow and NumPy's BLAS create
-# one-thread pools from the outset (TensorFlow reads these only when it initialises).
-ONE_THREAD_ENV = {
-    "OMP_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-    "OPENBLAS_NUM_THREADS": "1",
-    "TF_NUM_INTRAOP_THREADS": "1",
-    "TF_NUM_INTEROP_THREADS": "1",
-    "TF_CPP_MIN_LOG_LEVEL": "2",
-}
 
 # Workers of a threaded local cluster share one process and so one bundle cache: the first
 # to set up loads the bundle, the others wait for it instead of loading it again.
@@ -65,27 +55,6 @@ def _record_name(path: str | os.PathLike) -> str:
     return path.stem if path.suffix.lower() in (".hea", ".dat", ".mat") else path.name
 
 
-def pin_threads() -> dict[str, int | None]:
-    """Limit this process's BLAS and TensorFlow thread pools to one thread each.
-
-    Returns the thread counts now in force (``tf_intra_op``, ``tf_inter_op``); TensorFlow's
-    can no longer change once it has run an operation, and then the ``TF_NUM_*_THREADS``
-    variables it started with decide them.
-    """
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(limits=1)  # kept for the life of the process, not a with-block
-    import tensorflow as tf
-
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(1)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    except RuntimeError:
-        pass  # TensorFlow already initialised (a worker reused for another job)
-    return {"tf_intra_op": tf.config.threading.get_intra_op_parallelism_threads() or None,
-            "tf_inter_op": tf.config.threading.get_inter_op_parallelism_threads() or None}
-
-
 class BundlePlugin(WorkerPlugin):
     """Worker plugin: load the model bundle once per worker and warm it up.
 
@@ -94,14 +63,15 @@ class BundlePlugin(WorkerPlugin):
     model : path or None
         Bundle folder as the workers see it; None is the packaged bundle.
     pin : bool
-        Pin the worker's BLAS and TensorFlow to one thread (:func:`pin_threads`). Off for a
-        threaded local cluster, whose workers live in the caller's own process.
+        Pin the worker's BLAS and TensorFlow to one thread
+        (:func:`ecgutils.cluster.pin_threads`). Off for a threaded local cluster, whose
+        workers live in the caller's own process.
 
     Attributes set on the worker's copy by :meth:`setup` (:meth:`load`): ``bundle``,
     ``load_s`` (seconds this setup took), ``first_load_s`` (the process's first setup, the
     one that loaded the bundle), ``setups`` (how many this process has run: each
     :func:`scan_archive` registers the plugin again, and finds the bundle already loaded),
-    ``threads`` (what :func:`pin_threads` left in force).
+    ``threads`` (what :func:`ecgutils.cluster.pin_threads` left in force).
     """
 
     name = PLUGIN_NAME
@@ -128,7 +98,7 @@ class BundlePlugin(WorkerPlugin):
         began = time.perf_counter()
         with _SETUP_LOCK:
             if self.pin:
-                self.threads = pin_threads()
+                self.threads = cluster.pin_threads()
             self.bundle = detect.bundle_at(self.model)
             s = self.bundle.settings
             # One prediction traces TensorFlow's graph here, not inside the first record.
@@ -254,7 +224,7 @@ def scan_archive(
         The output folder cannot be created or written to; BundleError (a subclass) when the
         workers cannot load the bundle.
     """
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import as_completed
 
     paths = [records] if isinstance(records, str | os.PathLike) else list(records)
     if not paths:
@@ -262,31 +232,21 @@ def scan_archive(
     if threads_per_worker < 1 or (n_workers is not None and n_workers < 1):
         raise ValueError("n_workers and threads_per_worker must be at least 1")
     if scheduler is not None and n_workers is not None:
-        raise ValueError("n_workers applies to the local cluster; a scheduler has its own "
+        raise ValueError("n_workers applies to a local cluster; a scheduler has its own "
                          "workers")
     if extension:
         _check_targets(paths, out_dir)
     model = None if model is None else str(Path(model).expanduser().resolve())
     out = None if out_dir is None else str(Path(out_dir).expanduser().resolve())
 
-    cluster = client = None
-    try:
-        if isinstance(scheduler, Client):
-            client = scheduler
-        elif scheduler is not None:
-            client = Client(scheduler)
-        else:
-            cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
-                else os.cpu_count() or 1
-            workers = n_workers or max(1, min(cpus, len(paths)))
-            # Only a worker process of its own (a Nanny's) takes an environment.
-            extra = {"env": ONE_THREAD_ENV} if processes else {}
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker,
-                                   processes=processes, dashboard_address=":0",
-                                   scheduler_kwargs={"dashboard": False}, **extra)
-            client = Client(cluster)
-        # Pinning a threaded local worker would pin the caller's own process.
-        pin = processes or scheduler is not None
+    # Only a worker process of its own is pinned: a threaded local worker would pin the
+    # caller's own process.
+    pin = processes or scheduler is not None
+    local = None
+    if scheduler is None:
+        local = n_workers or max(1, min(cluster.cpu_count(), len(paths)))
+    with cluster.connect(scheduler, n_workers=local, threads_per_worker=threads_per_worker,
+                         processes=processes) as client:
         # Registered on every call, so that a bundle that cannot be loaded fails here, at
         # once (BundleError); on a cluster used again this is cheap, since each worker
         # process keeps its loaded bundles (ecgutils.detect.bundle_at).
@@ -308,11 +268,6 @@ def scan_archive(
                            "path": str(paths[i]), "error": type(exc).__name__,
                            "message": str(exc)}
             future.release()
-    finally:
-        if client is not None and client is not scheduler:
-            client.close()
-        if cluster is not None:
-            cluster.close()
     ordered = [done[i] for i in range(len(paths))]
     table = pd.DataFrame([r["row"] for r in ordered if r["ok"]])
     failures = pd.DataFrame([{c: r[c] for c in FAILURE_COLUMNS} for r in ordered

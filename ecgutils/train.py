@@ -20,9 +20,8 @@ from typing import Any
 import keras
 import numpy as np
 
-from ecgutils import config, metrics, splits, streams
+from ecgutils import cluster, config, metrics, splits, streams
 from ecgutils.errors import UnknownNameError
-from ecgutils.progress import progress
 
 # Each fold builds a fresh model, which TensorFlow reports as "retracing" — expected here.
 logging.getLogger("tensorflow").setLevel(logging.ERROR)
@@ -145,8 +144,51 @@ class CVResult:
 
 def seed_all(seed: int) -> None:
     """Seed Python, NumPy and Keras (TensorFlow) generators."""
+    _initialise_keras()
     config.seed_everything(seed)
     keras.utils.set_random_seed(seed)
+
+
+def _build_seeded(build_model: Callable[[], keras.Model], seed: int) -> keras.Model:
+    """``build_model()`` with Keras drawing its initialisers' seeds from a generator of its
+    own, seeded with ``seed``.
+
+    Keras draws a seed for every initialiser and dropout layer from Python's shared
+    ``random`` generator. In a Dask worker, other threads of the worker draw from it too, at
+    times that vary from run to run, so a fold's starting weights would vary. A private
+    generator seeded like the shared one (:func:`seed_all`) draws the same numbers here and
+    the same numbers there.
+    """
+    import random
+
+    from keras.src.random import seed_generator
+
+    shared = seed_generator.python_random
+    seed_generator.python_random = random.Random(seed)
+    try:
+        return build_model()
+    finally:
+        seed_generator.python_random = shared
+
+
+_INITIALISED_THREADS: set[int] = set()
+
+
+def _initialise_keras() -> None:
+    """Build and drop one small model, once per thread, before the first seeding.
+
+    The first model a fresh Dask worker builds draws once more from Python's generator than
+    later ones do (lazy set-up inside Keras/TensorFlow), so without this a fold fitted as a
+    job would start from other weights than the same fold fitted here.
+    """
+    import threading
+
+    thread = threading.get_ident()
+    if thread in _INITIALISED_THREADS:
+        return
+    layer = keras.layers.Conv1D(1, 3)
+    keras.Sequential([keras.Input((8, 1)), layer, keras.layers.Dropout(0.1)])
+    _INITIALISED_THREADS.add(thread)
 
 
 def as_input(X: np.ndarray) -> np.ndarray:
@@ -193,7 +235,7 @@ def fit(
     seed_all(cfg.seed)
     chosen, cfg = _on_devices(cfg)
     with chosen.scope():
-        model = build_model()
+        model = _build_seeded(build_model, cfg.seed)
         if initial_weights is not None:
             model.set_weights(initial_weights)
         trained = _with_augmentation(model, cfg) if cfg.augment else model
@@ -261,7 +303,7 @@ def fit_classes(
     seed_all(cfg.seed)
     chosen, cfg = _on_devices(cfg)
     with chosen.scope():
-        model = build_model()
+        model = _build_seeded(build_model, cfg.seed)
         model.compile(optimizer=_adam(cfg, y_train.size),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     stopper = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
@@ -302,6 +344,8 @@ def cross_validate(
     save_dir: str | os.PathLike | None = None,
     name: str = "model",
     verbose: int = 0,
+    workers: int | None = None,
+    scheduler: str | None = None,
 ) -> CVResult:
     """One fit per fold; out-of-fold probabilities for every tested window.
 
@@ -327,6 +371,12 @@ def cross_validate(
         Save each fold's model as ``<save_dir>/<name>_fold<k>.keras``.
     name : str
         Prefix of the saved models and the progress bar.
+    workers, scheduler : optional
+        Run the folds as independent jobs on a Dask cluster
+        (:func:`ecgutils.cluster.run_jobs`): ``workers`` local worker processes, or the
+        cluster at ``scheduler``. Default :func:`ecgutils.cluster.fold_workers` (set by
+        ``run_all.py --parallel N``; one worker: the folds run here, in order). Each fold
+        has its own seed, so where it runs does not change what it learns.
 
     Returns
     -------
@@ -338,8 +388,8 @@ def cross_validate(
     prob = np.full(y.size, np.nan)
     threshold = np.full(y.size, np.nan)
     fold_of = np.full(y.size, -1, dtype=np.int16)
-    results = []
-    for fold in progress(folds, f"{name} folds"):
+    jobs = []
+    for fold in folds:  # every fold checked before any is fitted
         if fold.kind == "grouped":
             partition = splits.assert_disjoint(
                 train=groups[fold.train], validation=groups[fold.validation],
@@ -348,33 +398,13 @@ def cross_validate(
         else:
             partition = (f"random split (NOT patient-disjoint): train {fold.train.size}, "
                          f"validation {fold.validation.size}, test {fold.test.size} windows")
-        X_train, y_train = X.take(fold.train), y[fold.train]
-        X_val, y_val = X.take(fold.validation), y[fold.validation]
-        if extra_train is not None:
-            X_train = streams.Rows.concat([X_train, extra_train[0]])
-            y_train = np.concatenate([y_train, extra_train[1]])
-        result = fit(build_model, X_train, y_train, X_val, y_val,
-                     replace(cfg, seed=cfg.seed + fold.number),
-                     initial_weights, verbose)
-        began = time.perf_counter()
-        prob_test = predict(result.model, X.take(fold.test))
-        predict_s = time.perf_counter() - began
-        prob[fold.test] = prob_test
+        jobs.append((fold, partition, X, y, build_model, cfg, extra_train, initial_weights,
+                     None if save_dir is None else str(save_dir), name, verbose))
+    results = cluster.run_jobs(_fit_fold, jobs, f"{name} folds", workers, scheduler)
+    for fold, result in zip(folds, results, strict=True):
+        prob[fold.test] = result.prob
         threshold[fold.test] = result.threshold
         fold_of[fold.test] = fold.number
-        model_path = None
-        if save_dir is not None:
-            model_path = str(save_model(result.model,
-                                        Path(save_dir) / f"{name}_fold{fold.number}.keras"))
-        results.append(FoldResult(
-            number=fold.number, test=np.asarray(fold.test), prob=prob_test,
-            threshold=result.threshold, history=result.history, best_epoch=result.best_epoch,
-            epochs_run=result.epochs_run, fit_s=result.fit_s,
-            train_windows_per_s=result.train_windows_per_s,
-            predict_windows_per_s=fold.test.size / max(predict_s, 1e-9),
-            validation=result.validation, partition=partition, validation_y=y_val.astype(int),
-            validation_prob=result.validation_prob, model_path=model_path,
-        ))
     return CVResult(prob=prob, threshold=threshold, fold_of=fold_of, folds=results)
 
 
@@ -445,6 +475,38 @@ class Batches(keras.utils.PyDataset):
     def _input(self, name: str, view: streams.Rows, rows: np.ndarray) -> np.ndarray:
         values = np.asarray(view.read(rows), dtype=np.float32)
         return values[..., None] if name in self.channel else values
+
+
+def _fit_fold(fold: splits.Fold, partition: str, X: streams.Rows, y: np.ndarray,
+              build_model: Callable[[], keras.Model], cfg: TrainConfig,
+              extra_train: tuple[Any, np.ndarray] | None,
+              initial_weights: Sequence[np.ndarray] | None, save_dir: str | None, name: str,
+              verbose: int) -> FoldResult:
+    """One fold of :func:`cross_validate`: fit, predict its test part, save the model (a job
+    that may run in another process, :func:`ecgutils.cluster.run_jobs`)."""
+    X_train, y_train = X.take(fold.train), y[fold.train]
+    X_val, y_val = X.take(fold.validation), y[fold.validation]
+    if extra_train is not None:
+        X_train = streams.Rows.concat([X_train, extra_train[0]])
+        y_train = np.concatenate([y_train, extra_train[1]])
+    result = fit(build_model, X_train, y_train, X_val, y_val,
+                 replace(cfg, seed=cfg.seed + fold.number), initial_weights, verbose)
+    began = time.perf_counter()
+    prob_test = predict(result.model, X.take(fold.test))
+    predict_s = time.perf_counter() - began
+    model_path = None
+    if save_dir is not None:
+        model_path = str(save_model(result.model,
+                                    Path(save_dir) / f"{name}_fold{fold.number}.keras"))
+    return FoldResult(
+        number=fold.number, test=np.asarray(fold.test), prob=prob_test,
+        threshold=result.threshold, history=result.history, best_epoch=result.best_epoch,
+        epochs_run=result.epochs_run, fit_s=result.fit_s,
+        train_windows_per_s=result.train_windows_per_s,
+        predict_windows_per_s=fold.test.size / max(predict_s, 1e-9),
+        validation=result.validation, partition=partition, validation_y=y_val.astype(int),
+        validation_prob=result.validation_prob, model_path=model_path,
+    )
 
 
 def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
@@ -643,7 +705,7 @@ def fit_detector(
     weights = _balanced_weights(targets) if cfg.class_weight else None
     feed = _WindowFeed(train_set, targets, weights, cfg.batch_size, dcfg.crops, cfg.seed)
     with chosen.scope():
-        model = build_model()
+        model = _build_seeded(build_model, cfg.seed)
         if initial_weights is not None:
             model.set_weights(initial_weights)
         model.compile(optimizer=_adam(cfg, feed.n_per_epoch),

@@ -164,7 +164,7 @@ def test_records_that_would_share_an_annotation_file_are_refused(excerpts, tmp_p
     with pytest.raises(ValueError, match=r"records .*203 and .*203 would write the same "
                                          r"annotation file"):
         archive.scan_archive([excerpts["203"], twin], out_dir=tmp_path / "out")
-    with pytest.raises(ValueError, match="n_workers applies to the local cluster"):
+    with pytest.raises(ValueError, match="n_workers applies to a local cluster"):
         archive.scan_archive([excerpts["203"]], scheduler="tcp://127.0.0.1:1", n_workers=2)
     with pytest.raises(ValueError, match="no records to scan"):
         archive.scan_archive([])

@@ -25,6 +25,8 @@ def reports(tmp_path, monkeypatch):
         (["--profile", "fast"], "unknown profile 'fast'"),
         (["--only", "42"], "--only 42 matches no notebook"),
         (["-p", "learning_rat", "0.1"], "unknown parameter 'learning_rat'"),
+        (["--parallel", "0"], "--parallel 0: expected at least 1 worker"),
+        (["--parallel", "2", "--scheduler", "tcp://h:8786"], "not both"),
     ],
 )
 def test_bad_arguments_fail_before_any_notebook_runs(reports, capsys, argv, message):
@@ -143,6 +145,20 @@ def test_keep_earlier_starts_from_a_copy_of_the_last_run_of_the_same_profile_and
                          "--any-commit"]) == 0
     # Another profile has no earlier run to start from.
     assert run_all.main(["--profile", "default", "--only", "02", "--keep-earlier"]) == 2
+
+
+def test_parallel_tells_the_notebooks_kernels_where_folds_run(reports, tmp_path, monkeypatch):
+    from ecgutils import cluster
+
+    monkeypatch.setenv(cluster.WORKERS_ENV, "1")  # restored after the test
+    _toy_notebooks(tmp_path, monkeypatch, {"01_workers": [
+        "import os\nfrom ecgutils import cluster, reporting\n"
+        "reporting.export_metrics('01_workers', "
+        "{'mitdb.folds.workers': cluster.fold_workers()[0]})"]})
+    assert run_all.main(["--profile", "smoke", "--parallel", "3"]) == 0
+    run, _ = _only_run(reports, "smoke")
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["metrics"]["mitdb.folds.workers"] == 3
 
 
 def test_list_and_prune_show_and_remove_only_what_is_asked(reports, tmp_path, monkeypatch,

@@ -1,0 +1,175 @@
+"""Dask clusters for the study's independent jobs: records of an archive, folds of a CV.
+
+:func:`connect` gives a ``dask.distributed`` client — to a running cluster named by its
+scheduler address, or to a :class:`~distributed.LocalCluster` made for the block — and
+:func:`run_jobs` runs a list of independent jobs on it (or here, one after the other, when
+one worker is asked for) and returns their results in order. Local worker processes get
+thread limits in their environment before they start, so that N workers share the cores
+instead of each one starting a thread per core.
+
+Which cluster the cross-validation folds use is set by ``run_all.py --parallel N`` (or
+``--scheduler ADDRESS``), through :data:`WORKERS_ENV` and :data:`SCHEDULER_ENV`, which the
+notebooks' kernels inherit (:func:`fold_workers`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from ecgutils.progress import progress
+
+WORKERS_ENV = "ECGUTILS_FOLD_WORKERS"
+SCHEDULER_ENV = "ECGUTILS_SCHEDULER"
+
+# Set in a local worker process before it starts, so that TensorFlow and NumPy's BLAS create
+# one-thread pools from the outset (TensorFlow reads these only when it initialises).
+ONE_THREAD_ENV = {
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "TF_NUM_INTRAOP_THREADS": "1",
+    "TF_NUM_INTEROP_THREADS": "1",
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+}
+
+
+def cpu_count() -> int:
+    """Cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def thread_env(threads: int) -> dict[str, str]:
+    """:data:`ONE_THREAD_ENV` with ``threads`` threads per pool instead of one."""
+    if threads < 1:
+        raise ValueError(f"threads must be at least 1, got {threads}")
+    return {key: (value if key == "TF_CPP_MIN_LOG_LEVEL" else str(threads))
+            for key, value in ONE_THREAD_ENV.items()}
+
+
+def pin_threads() -> dict[str, int | None]:
+    """Limit this process's BLAS and TensorFlow thread pools to one thread each.
+
+    Returns the thread counts now in force (``tf_intra_op``, ``tf_inter_op``); TensorFlow's
+    can no longer change once it has run an operation, and then the ``TF_NUM_*_THREADS``
+    variables it started with decide them.
+    """
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1)  # kept for the life of the process, not a with-block
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # TensorFlow already initialised: its pools are fixed
+        pass
+    return {"tf_intra_op": tf.config.threading.get_intra_op_parallelism_threads() or None,
+            "tf_inter_op": tf.config.threading.get_inter_op_parallelism_threads() or None}
+
+
+@contextmanager
+def connect(scheduler: Any = None, n_workers: int | None = None, threads_per_worker: int = 1,
+            processes: bool = True, worker_threads: int = 1) -> Iterator[Any]:
+    """A ``distributed.Client`` for the block.
+
+    Parameters
+    ----------
+    scheduler : str or distributed.Client, optional
+        A running cluster's address (``tcp://host:8786``), or a client to use (left open).
+        Default: a local cluster made for the block and closed after it.
+    n_workers : int, optional
+        Workers of the local cluster (default: one per core). Not allowed with ``scheduler``.
+    threads_per_worker : int
+        Tasks each local worker runs at once.
+    processes : bool
+        Local workers in processes of their own (True), or as threads of this process.
+    worker_threads : int
+        TensorFlow/BLAS threads of each local worker process (:func:`thread_env`).
+    """
+    from distributed import Client, LocalCluster
+
+    if threads_per_worker < 1 or (n_workers is not None and n_workers < 1):
+        raise ValueError("n_workers and threads_per_worker must be at least 1")
+    if scheduler is not None and n_workers is not None:
+        raise ValueError("n_workers applies to a local cluster; a scheduler has its own "
+                         "workers")
+    if isinstance(scheduler, Client):
+        yield scheduler
+        return
+    if scheduler is not None:
+        with Client(scheduler) as client:
+            yield client
+        return
+    # Only a worker process of its own (a Nanny's) takes an environment.
+    extra = {"env": thread_env(worker_threads)} if processes else {}
+    with LocalCluster(n_workers=n_workers or cpu_count(), threads_per_worker=threads_per_worker,
+                      processes=processes, dashboard_address=":0",
+                      scheduler_kwargs={"dashboard": False}, **extra) as local, \
+            Client(local) as client:
+        yield client
+
+
+def fold_workers() -> tuple[int, str | None]:
+    """(workers, scheduler address) for cross-validation folds, from :data:`WORKERS_ENV` and
+    :data:`SCHEDULER_ENV` (default one worker: the folds run here, one after the other)."""
+    scheduler = os.environ.get(SCHEDULER_ENV) or None
+    raw = os.environ.get(WORKERS_ENV, "1")
+    try:
+        workers = int(raw)
+    except ValueError:
+        workers = 0
+    if workers < 1:
+        raise ValueError(f"{WORKERS_ENV}={raw!r}: expected a whole number of workers, at "
+                         "least 1 (run_all.py --parallel N sets it)")
+    return workers, scheduler
+
+
+def run_jobs(job: Callable[..., Any], arguments: Sequence[tuple], label: str,
+             workers: int | None = None, scheduler: str | None = None) -> list[Any]:
+    """``[job(*a) for a in arguments]``, as independent Dask tasks when there is a cluster.
+
+    Parameters
+    ----------
+    job : callable
+        A module-level function (it travels to the workers by pickling); its arguments must
+        pickle too (a :class:`ecgutils.streams.Rows` view of a cache entry travels as a path
+        and indices).
+    arguments : sequence of tuple
+        One tuple of positional arguments per job.
+    label : str
+        The progress bar's name.
+    workers, scheduler : optional
+        Default :func:`fold_workers`. One worker and no scheduler: the jobs run in this
+        process, in order. Otherwise a local cluster of ``workers`` processes (each with
+        ``cores // workers`` TensorFlow threads), or the cluster at ``scheduler``.
+
+    Returns
+    -------
+    list
+        The jobs' results, in the order of ``arguments``. A job that raises stops the run
+        with its exception.
+    """
+    if workers is None and scheduler is None:
+        workers, scheduler = fold_workers()
+    workers = workers or 1
+    if workers == 1 and scheduler is None:
+        return [job(*args) for args in progress(list(arguments), label)]
+    from distributed import as_completed
+
+    n_jobs = len(arguments)
+    local = None if scheduler is not None else min(workers, max(n_jobs, 1))
+    with connect(scheduler, n_workers=local,
+                 worker_threads=max(1, cpu_count() // (local or 1))) as client:
+        futures = [client.submit(job, *args, pure=False, key=f"{label}-{number}")
+                   for number, args in enumerate(arguments)]
+        index = {future.key: number for number, future in enumerate(futures)}
+        results: dict[int, Any] = {}
+        for future in progress(as_completed(futures), label, total=n_jobs):
+            results[index[future.key]] = future.result()  # raises the job's own error
+            future.release()
+    return [results[number] for number in range(n_jobs)]
