@@ -255,7 +255,7 @@ def fit(
     history = trained.fit(
         _training_batches(X_train, y_train, cfg),
         validation_data=Batches(X_val, y_val, batch_size=PREDICT_BATCH),
-        epochs=cfg.epochs, callbacks=[stopper], verbose=verbose,
+        epochs=cfg.epochs, callbacks=[stopper], verbose=verbose, shuffle=False,
     ).history
     fit_s = time.perf_counter() - began
     epochs_run = len(history["loss"])
@@ -310,7 +310,8 @@ def fit_classes(
                                             patience=cfg.patience, restore_best_weights=True)
     history = model.fit(_training_batches(X_train, y_train, replace(cfg, class_weight=False)),
                         validation_data=Batches(X_val, y_val, batch_size=PREDICT_BATCH),
-                        epochs=cfg.epochs, callbacks=[stopper], verbose=verbose).history
+                        epochs=cfg.epochs, callbacks=[stopper], verbose=verbose,
+                        shuffle=False).history
     history = {key: [float(v) for v in values] for key, values in history.items()}
     return model, history, len(history["loss"])
 
@@ -410,6 +411,10 @@ def cross_validate(
 
 class Batches(keras.utils.PyDataset):
     """Batches of ``inputs`` (with ``targets`` and ``weights`` when given) for Keras.
+
+    Fit with ``shuffle=False``: the rows are shuffled here, with a seeded NumPy generator.
+    Keras's own shuffle of a PyDataset reorders batches with Python's shared ``random``
+    generator, which other threads (a Dask worker's) also draw from, so the order would vary.
 
     Parameters
     ----------
@@ -715,7 +720,7 @@ def fit_detector(
     stopper = keras.callbacks.EarlyStopping(monitor="val_af_pr_auc", mode="max",
                                             patience=cfg.patience, restore_best_weights=True)
     began = time.perf_counter()
-    history = model.fit(feed, epochs=cfg.epochs, callbacks=[scorer, stopper],
+    history = model.fit(feed, epochs=cfg.epochs, callbacks=[scorer, stopper], shuffle=False,
                         verbose=verbose).history
     fit_s = time.perf_counter() - began
     epochs_run = len(history["loss"])
