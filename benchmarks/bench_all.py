@@ -117,27 +117,30 @@ def _throughputs(keys: dict[str, float], repeats: int) -> list[dict]:
         seconds = time.perf_counter() - began
     add("preprocess: read, band-pass, resample, beats, windows, spectrograms (study + detector "
         "windows)", seconds, hours, "h of ECG/s", "preprocess.hours_per_s")
-    inputs = {"cnn1d": {"x": train.as_input(np.asarray(study.arrays["X"]))},
-              "cnn2d": {"x": train.as_input(np.asarray(study.arrays["S"]))},
-              "detector": {"x": {"ecg": train.as_input(np.asarray(detector.arrays["X"])),
-                                 "rr": np.asarray(detector.arrays["R"], dtype=np.float32)}}}
+    # In memory (the cache folder is gone), fed as the study feeds them: train.Batches.
+    ecg = {"cnn1d": np.array(study.arrays["X"]), "cnn2d": np.array(study.arrays["S"]),
+           "detector": np.array(detector.arrays["X"])}
     for kind in MODELS:
-        x = inputs[kind]["x"]
-        n = len(x["rr"]) if isinstance(x, dict) else len(x)
+        n = len(ecg[kind])
+        x = ({"ecg": ecg[kind], "rr": np.array(detector.arrays["R"], dtype=np.float32)}
+             if kind == "detector" else ecg[kind])
+        channel = {"ecg"} if kind == "detector" else True
         y = np.zeros(n, dtype=np.float32)
         if kind == "cnn2d":
-            model = models.build(kind, input_shape=x.shape[1:-1])  # without the channel axis
+            model = models.build(kind, input_shape=ecg[kind].shape[1:])
         elif kind == "detector":
             model = models.build(kind, n_classes=1)
         else:
             model = models.build(kind)
         model.compile("adam", "binary_crossentropy")
-        model.fit(x, y, batch_size=64, epochs=1, verbose=0)  # warm-up: graph building
-        train_s = best_of(repeats, lambda m=model, x=x, y=y: m.fit(x, y, batch_size=64, epochs=1,
-                                                                  verbose=0))
+        batches = train.Batches(x, y, batch_size=64, shuffle=True, channel_axis=channel)
+        model.fit(batches, epochs=1, verbose=0, shuffle=False)  # warm-up: graph building
+        train_s = best_of(repeats, lambda m=model, b=batches: m.fit(b, epochs=1, verbose=0,
+                                                                    shuffle=False))
         add(f"{kind} train, batch 64, all cores ({model.count_params():,} parameters)",
             train_s, n, "windows/s", f"{kind}.train_windows_per_s")
-        predict_s = best_of(repeats, lambda m=model, x=x: m.predict(x, batch_size=256, verbose=0))
+        unlabelled = train.Batches(x, batch_size=256, channel_axis=channel)
+        predict_s = best_of(repeats, lambda m=model, b=unlabelled: m.predict(b, verbose=0))
         add(f"{kind} predict, batch 256, all cores", predict_s, n, "windows/s",
             f"{kind}.predict_windows_per_s")
     beat_times = [beats.detect(records.read("mitdb", name).signal, 360.0) / 360.0
