@@ -21,8 +21,8 @@ run (Ctrl-C, SIGTERM) leaves every earlier output as it was and says where its o
 A bad profile, notebook, parameter name, type or value stops the run with exit code 2 before
 anything is written; a failing cell stops it with exit code 1, naming the notebook and the cell.
 
-``--parallel N`` / ``--scheduler ADDRESS`` run the cross-validation folds of the CNN notebooks
-(03, 04 and 05, ``ecgutils.train.cross_validate``) as independent jobs on a Dask cluster
+``--parallel N`` / ``--scheduler ADDRESS`` run the cross-validation folds of notebooks 03, 03b,
+04 and 05 (``ecgutils.train.cross_validate``, ``ecgutils.detector_study``) as jobs on a Dask cluster
 (``ecgutils.cluster``); their results merge into the same notebooks and summary.
 """
 
@@ -523,7 +523,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="delete all but the KEEP newest runs of each profile (or of "
                         "--profile); the published run and running ones are kept")
     parser.add_argument("--parallel", type=int, metavar="N",
-                        help="run the CNN notebooks' cross-validation folds as jobs on N local "
+                        help="run the notebooks' cross-validation folds as jobs on N local "
                         "Dask worker processes (default 1: in the notebook, one after another)")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="run the folds on a running Dask cluster (tcp://host:8786); its "

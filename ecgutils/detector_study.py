@@ -32,6 +32,7 @@ from sklearn.model_selection import train_test_split
 
 from ecgutils import (
     cache,
+    cluster,
     config,
     metrics,
     models,
@@ -41,7 +42,6 @@ from ecgutils import (
     streams,
     train,
 )
-from ecgutils.progress import progress
 from ecgutils.windows import AFL_LABEL, CLASS_INDEX
 
 MODEL = "detector"
@@ -152,33 +152,48 @@ def cinc_study(
     folds = splits.grouped_folds(windows.af[rest], records[rest], n_splits=n_splits,
                                  seed=cfg.seed)
     build = _builder(windows, dcfg, hyper)
-    rows, fold_rows, paths = [], [], []
-    window_prob = np.full(len(windows), np.nan)
-    for fold in progress(folds, f"{name} folds"):
+    jobs = []
+    for fold in folds:  # every fold checked before any is fitted
         train_rows = np.concatenate([rest[fold.train], np.flatnonzero(is_dev)])
         val_rows, test_rows = rest[fold.validation], rest[fold.test]
         partition = splits.assert_disjoint(train=records[train_rows],
                                            validation=records[val_rows],
                                            test=records[test_rows])
-        result = train.fit_detector(build, noise_augment.with_noisy(windows, train_rows, noisy),
-                                    windows.take(val_rows),
-                                    replace(cfg, seed=cfg.seed + fold.number), dcfg)
-        prob = train.predict_af(result.model, windows.take(test_rows))
+        save_path = (None if save_dir is None
+                     else str(Path(save_dir) / f"{name}_fold{fold.number}.keras"))
+        jobs.append((fold.number, partition, windows, records, train_rows, val_rows, test_rows,
+                     build, replace(cfg, seed=cfg.seed + fold.number), dcfg, noisy, save_path))
+    # Each fold is a job: here in order, or on a Dask cluster (ecgutils.cluster).
+    done = cluster.run_jobs(_cinc_fold, jobs, f"{name} folds")
+    rows = [scored for scored, _, _, _ in done]
+    fold_rows = [fold_row for _, fold_row, _, _ in done]
+    paths = [path for _, _, path, _ in done if path is not None]
+    window_prob = np.full(len(windows), np.nan)
+    for (_, _, _, _, _, _, test_rows, *_), (_, _, _, prob) in zip(jobs, done, strict=True):
         window_prob[test_rows] = prob
-        scored = metrics.record_level(windows.af[test_rows], prob, records[test_rows])
-        scored["threshold"] = result.threshold
-        scored["fold"] = fold.number
-        rows.append(scored)
-        fold_rows.append(_fold_row(fold.number, partition, result, scored))
-        if noisy is not None:
-            fold_rows[-1]["noisy_train_windows"] = noise_augment.n_noisy(train_rows, noisy)
-        if save_dir is not None:
-            paths.append(str(train.save_model(
-                result.model, Path(save_dir) / f"{name}_fold{fold.number}.keras")))
     table = manifest[["record", "patient_id", "start_s", "rhythm_class"]].copy()
     table["prob"] = window_prob
     return DetectorStudy("cinc2017", "grouped", pd.concat(rows, ignore_index=True), fold_rows,
                          paths, table)
+
+
+def _cinc_fold(number: int, partition: str, windows: train.WindowSet, records: np.ndarray,
+               train_rows: np.ndarray, val_rows: np.ndarray, test_rows: np.ndarray, build,
+               cfg: train.TrainConfig, dcfg: train.DetectorConfig,
+               noisy: noise_augment.NoisyWindows | None, save_path: str | None):
+    """One fold of :func:`cinc_study` (a job, :func:`ecgutils.cluster.run_jobs`): the record
+    scores, the fold's row, the saved model's path and the test windows' probabilities."""
+    result = train.fit_detector(build, noise_augment.with_noisy(windows, train_rows, noisy),
+                                windows.take(val_rows), cfg, dcfg)
+    prob = train.predict_af(result.model, windows.take(test_rows))
+    scored = metrics.record_level(windows.af[test_rows], prob, records[test_rows])
+    scored["threshold"] = result.threshold
+    scored["fold"] = number
+    fold_row = _fold_row(number, partition, result, scored)
+    if noisy is not None:
+        fold_row["noisy_train_windows"] = noise_augment.n_noisy(train_rows, noisy)
+    path = None if save_path is None else str(train.save_model(result.model, save_path))
+    return scored, fold_row, path, prob
 
 
 def mitdb_study(
@@ -223,8 +238,8 @@ def mitdb_study(
     cinc_train, cinc_val = _cinc_samples(cinc_entry, cinc_sample, cfg.seed)
     dcfg = train.DetectorConfig(crops=False, n_classes=n_classes, aggregate=False)
     build = _builder(windows, dcfg, hyper)
-    rows, fold_rows, paths, along_rows = [], [], [], []
-    for fold in progress(folds, f"{name} folds"):
+    jobs = []
+    for fold in folds:  # every fold checked before any is fitted
         train_patients = np.unique(patients[scored_rows[fold.train]])
         val_patients = np.unique(patients[scored_rows[fold.validation]])
         test_rows = scored_rows[fold.test]
@@ -233,29 +248,18 @@ def mitdb_study(
         partition = splits.assert_disjoint(train=patients[train_rows],
                                            validation=patients[val_rows],
                                            test=patients[test_rows])
-        initial = keras.models.load_model(
-            cinc_model_paths[fold.number % len(cinc_model_paths)], compile=False).get_weights()
-        result = train.fit_detector(
-            build, train.WindowSet.concat([windows.take(train_rows), cinc_train]),
-            train.WindowSet.concat([windows.take(val_rows), cinc_val]),
-            replace(cfg, seed=cfg.seed + fold.number), dcfg, initial_weights=initial)
-        prob = train.predict_af(result.model, windows.take(test_rows))
-        scored = pd.DataFrame({"group": patients[test_rows], "y": windows.af[test_rows],
-                               "prob": prob, "threshold": result.threshold,
-                               "fold": fold.number, "row": test_rows})
-        rows.append(scored)
-        # Every window (5-s grid) of the held-out and the validation patients, for episodes:
-        # the test patients' are out-of-fold, the validation patients' choose episode settings.
-        for role, members in (("test", np.unique(patients[test_rows])),
-                              ("validation", val_patients)):
-            along = np.flatnonzero(np.isin(patients, members))
-            along_rows.append(pd.DataFrame({
-                "row": along, "prob": train.predict_af(result.model, windows.take(along)),
-                "threshold": result.threshold, "fold": fold.number, "role": role}))
-        fold_rows.append(_fold_row(fold.number, partition, result, scored))
-        if save_dir is not None:
-            paths.append(str(train.save_model(
-                result.model, Path(save_dir) / f"{name}_fold{fold.number}.keras")))
+        save_path = (None if save_dir is None
+                     else str(Path(save_dir) / f"{name}_fold{fold.number}.keras"))
+        jobs.append((fold.number, partition, windows, train_rows, val_rows, test_rows,
+                     val_patients, cinc_train, cinc_val,
+                     cinc_model_paths[fold.number % len(cinc_model_paths)], build,
+                     replace(cfg, seed=cfg.seed + fold.number), dcfg, save_path))
+    # Each fold is a job: here in order, or on a Dask cluster (ecgutils.cluster).
+    done = cluster.run_jobs(_mitdb_fold, jobs, f"{name} folds")
+    rows = [scored for scored, _, _, _ in done]
+    along_rows = [part for _, along, _, _ in done for part in along]
+    fold_rows = [fold_row for _, _, fold_row, _ in done]
+    paths = [path for _, _, _, path in done if path is not None]
     scores = pd.concat(rows, ignore_index=True)
     table = manifest.loc[scores["row"], ["record", "patient_id", "start_s", "af_fraction",
                                          "label", "ambiguous"]].reset_index(drop=True)
@@ -270,6 +274,37 @@ def mitdb_study(
     along_table["role"] = along["role"].to_numpy()
     return DetectorStudy("mitdb", "grouped", scores.drop(columns="row"), fold_rows, paths, table,
                          along=along_table)
+
+
+def _mitdb_fold(number: int, partition: str, windows: train.WindowSet, train_rows: np.ndarray,
+                val_rows: np.ndarray, test_rows: np.ndarray, val_patients: np.ndarray,
+                cinc_train: train.WindowSet, cinc_val: train.WindowSet, cinc_model_path: str,
+                build, cfg: train.TrainConfig, dcfg: train.DetectorConfig,
+                save_path: str | None):
+    """One fold of :func:`mitdb_study` (a job, :func:`ecgutils.cluster.run_jobs`): the test
+    windows' scores, the windows along the test and validation patients (for episodes), the
+    fold's row and the saved model's path."""
+    patients = windows.groups
+    initial = keras.models.load_model(cinc_model_path, compile=False).get_weights()
+    result = train.fit_detector(
+        build, train.WindowSet.concat([windows.take(train_rows), cinc_train]),
+        train.WindowSet.concat([windows.take(val_rows), cinc_val]), cfg, dcfg,
+        initial_weights=initial)
+    prob = train.predict_af(result.model, windows.take(test_rows))
+    scored = pd.DataFrame({"group": patients[test_rows], "y": windows.af[test_rows],
+                           "prob": prob, "threshold": result.threshold,
+                           "fold": number, "row": test_rows})
+    # Every window (5-s grid) of the held-out and the validation patients, for episodes:
+    # the test patients' are out-of-fold, the validation patients' choose episode settings.
+    along = []
+    for role, members in (("test", np.unique(patients[test_rows])),
+                          ("validation", val_patients)):
+        rows = np.flatnonzero(np.isin(patients, members))
+        along.append(pd.DataFrame({
+            "row": rows, "prob": train.predict_af(result.model, windows.take(rows)),
+            "threshold": result.threshold, "fold": number, "role": role}))
+    path = None if save_path is None else str(train.save_model(result.model, save_path))
+    return scored, along, _fold_row(number, partition, result, scored), path
 
 
 def evaluate(study: DetectorStudy, n_boot: int = 1000,

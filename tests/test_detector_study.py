@@ -113,3 +113,30 @@ def test_record_level_averages_windows_per_record():
     assert table["y"].tolist() == [1, 0]
     assert table["prob"].to_numpy() == pytest.approx([0.8, 0.3])
     assert table["n_windows"].tolist() == [2, 3]
+
+
+def test_folds_run_as_dask_jobs_give_the_studies_they_give_here(mitdb, cinc, tmp_path,
+                                                                monkeypatch):
+    from ecgutils import cluster
+
+    cfg = train.TrainConfig(epochs=1, batch_size=16)
+
+    def both(folder):
+        cinc_study = detector_study.cinc_study(cinc, cfg, hyper=TINY, n_splits=2,
+                                               save_dir=folder)
+        return cinc_study, detector_study.mitdb_study(
+            mitdb, cinc, cinc_study.model_paths, cfg, hyper=TINY, n_splits=2, cinc_sample=40)
+
+    monkeypatch.setenv(cluster.WORKERS_ENV, "1")
+    here = both(tmp_path / "here")
+    monkeypatch.setenv(cluster.WORKERS_ENV, "2")
+    jobs = both(tmp_path / "jobs")
+    for ours, theirs in zip(here, jobs, strict=True):
+        assert [f["disjointness"] for f in ours.folds] == [f["disjointness"] for f in
+                                                           theirs.folds]
+        assert ours.scores["group"].tolist() == theirs.scores["group"].tolist()
+        # Same seeds and starts; TensorFlow's round-off differs with a worker's threads.
+        np.testing.assert_allclose(ours.scores["prob"], theirs.scores["prob"], atol=5e-3)
+    assert [p.rsplit("/", 1)[1] for p in jobs[0].model_paths] == [
+        "cinc2017_detector_fold0.keras", "cinc2017_detector_fold1.keras"]
+    assert len(jobs[1].along) == len(here[1].along)
