@@ -25,8 +25,9 @@ from typing import Any
 
 import numpy as np
 
-# Rows read in one batch are sorted and runs of consecutive rows read with one call.
-_READ_LIMIT = 1 << 30  # most bytes of one pread call
+# Most bytes asked of one pread call (a run of consecutive rows is read with as few calls as
+# this allows; the kernel may return fewer, and the loop asks again).
+_READ_LIMIT = 1 << 30
 
 
 class Spool:

@@ -124,3 +124,14 @@ def test_a_failed_build_leaves_no_spool_and_no_entry(mitdb_root, monkeypatch):
     assert not list(root.glob(".spool-*"))
     assert not [p for p in root.glob("mitdb-*") if p.is_dir() and "17.0" in
                 (p / "meta.json").read_text()]
+
+
+def test_a_truncated_cache_file_is_one_clear_error(tmp_path):
+    array = np.arange(40, dtype=np.float32).reshape(10, 4)
+    path = _spooled(tmp_path, array)
+    rows = streams.Rows(np.load(path, mmap_mode="r"))
+    with open(path, "r+b") as handle:
+        handle.truncate(path.stat().st_size - 3 * 16)  # the last three rows are gone
+    np.testing.assert_array_equal(rows.read([0, 6]), array[[0, 6]])
+    with pytest.raises(OSError, match="ends before row 9: the file is truncated"):
+        rows.read([2, 9])
