@@ -194,7 +194,7 @@ def _fold_jobs_section(keys: dict[str, float], quick: bool) -> list[str]:
     another and as jobs on 2 local Dask workers (``train.cross_validate(workers=...)``, what
     ``run_all.py --parallel 2`` does); the workers' start-up is in the time."""
 
-    from ecgutils import datasets, experiments, metrics, preprocess, train
+    from ecgutils import cluster, datasets, experiments, metrics, preprocess, train
 
     n_records, n_splits, epochs = (200, 2, 1) if quick else (2000, 4, 3)
     names = datasets.record_names("cinc2017")[:n_records]
@@ -217,7 +217,7 @@ def _fold_jobs_section(keys: dict[str, float], quick: bool) -> list[str]:
             f"cnn1d, {n_splits} record-grouped folds of {len(y)} real CinC 2017 records, "
             f"{epochs} epoch(s) each; 1 worker = the folds one after another in this process "
             "(TensorFlow on all cores); 2 workers = a local Dask cluster of 2 processes with "
-            f"{max(1, (os.cpu_count() or 1) // 2)} TensorFlow thread(s) each, start-up "
+            f"{max(1, cluster.cpu_count() // 2)} TensorFlow thread(s) each, start-up "
             "included. Same seeds: the pooled AUROC agrees to round-off.", "",
             "| workers | wall (s) | pooled AUROC |", "|---:|---:|---:|",
             *[f"| {r['workers']} | {r['wall_s']:.1f} | {r['auroc']:.4f} |" for r in rows],

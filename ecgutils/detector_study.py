@@ -152,10 +152,11 @@ def cinc_study(
     folds = splits.grouped_folds(windows.af[rest], records[rest], n_splits=n_splits,
                                  seed=cfg.seed)
     build = _builder(windows, dcfg, hyper)
-    jobs = []
+    jobs, tested = [], []
     for fold in folds:  # every fold checked before any is fitted
         train_rows = np.concatenate([rest[fold.train], np.flatnonzero(is_dev)])
         val_rows, test_rows = rest[fold.validation], rest[fold.test]
+        tested.append(test_rows)
         partition = splits.assert_disjoint(train=records[train_rows],
                                            validation=records[val_rows],
                                            test=records[test_rows])
@@ -169,7 +170,7 @@ def cinc_study(
     fold_rows = [fold_row for _, fold_row, _, _ in done]
     paths = [path for _, _, path, _ in done if path is not None]
     window_prob = np.full(len(windows), np.nan)
-    for (_, _, _, _, _, _, test_rows, *_), (_, _, _, prob) in zip(jobs, done, strict=True):
+    for test_rows, (_, _, _, prob) in zip(tested, done, strict=True):
         window_prob[test_rows] = prob
     table = manifest[["record", "patient_id", "start_s", "rhythm_class"]].copy()
     table["prob"] = window_prob

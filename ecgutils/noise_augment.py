@@ -262,12 +262,9 @@ def with_noisy(windows: WindowSet, rows: np.ndarray, noisy: NoisyWindows | None)
     rows = np.asarray(rows)
     at = np.minimum(np.searchsorted(noisy.rows, rows), len(noisy) - 1)
     hit = noisy.rows[at] == rows
-    if isinstance(taken.X, streams.Rows):  # a view: pick each row from taken or noisy
-        pick = np.arange(len(taken))
-        pick[hit] = len(taken) + at[hit]
-        taken.X = streams.Rows.concat([taken.X, noisy.X]).take(pick)
-    else:
-        taken.X[hit] = noisy.X[at[hit]]
+    pick = np.arange(len(taken))  # each row from the clean windows or from its noisy copy
+    pick[hit] = len(taken) + at[hit]
+    taken.X = streams.Rows.concat([taken.X, noisy.X]).take(pick)
     taken.R[hit] = noisy.R[at[hit]]
     return taken
 

@@ -186,8 +186,7 @@ def _initialise_keras() -> None:
     thread = threading.get_ident()
     if thread in _INITIALISED_THREADS:
         return
-    layer = keras.layers.Conv1D(1, 3)
-    keras.Sequential([keras.Input((8, 1)), layer, keras.layers.Dropout(0.1)])
+    keras.Sequential([keras.Input((8, 1)), keras.layers.Conv1D(1, 3), keras.layers.Dropout(0.1)])
     _INITIALISED_THREADS.add(thread)
 
 
@@ -308,7 +307,8 @@ def fit_classes(
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     stopper = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
                                             patience=cfg.patience, restore_best_weights=True)
-    history = model.fit(_training_batches(X_train, y_train, replace(cfg, class_weight=False)),
+    history = model.fit(Batches(X_train, y_train, batch_size=cfg.batch_size, shuffle=True,
+                                seed=cfg.seed),
                         validation_data=Batches(X_val, y_val, batch_size=PREDICT_BATCH),
                         epochs=cfg.epochs, callbacks=[stopper], verbose=verbose,
                         shuffle=False).history
@@ -478,8 +478,8 @@ class Batches(keras.utils.PyDataset):
         return x, self.targets[rows], self.weights[rows]
 
     def _input(self, name: str, view: streams.Rows, rows: np.ndarray) -> np.ndarray:
-        values = np.asarray(view.read(rows), dtype=np.float32)
-        return values[..., None] if name in self.channel else values
+        values = view.read(rows)
+        return as_input(values) if name in self.channel else values.astype(np.float32)
 
 
 def _fit_fold(fold: splits.Fold, partition: str, X: streams.Rows, y: np.ndarray,
@@ -563,11 +563,12 @@ def _class_weights(y: np.ndarray) -> dict[int, float]:
 def _training_batches(X: np.ndarray | streams.Rows, y: np.ndarray, cfg: TrainConfig) -> Batches:
     """Shuffled batches of ``cfg.batch_size``, each window weighted by its class's weight
     when ``cfg.class_weight`` (Keras's ``class_weight`` as per-window sample weights)."""
+    from sklearn.utils.class_weight import compute_sample_weight
+
     weights = None
     if cfg.class_weight:
-        by_class = _class_weights(y)
-        weights = np.array([by_class[int(label)] for label in np.asarray(y).tolist()],
-                           dtype=np.float32)
+        labels = np.asarray(y).astype(int)
+        weights = compute_sample_weight(_class_weights(labels), labels).astype(np.float32)
     return Batches(X, y, weights, batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed)
 
 
@@ -616,9 +617,9 @@ class WindowSet:
 
     Attributes
     ----------
-    X : ndarray (n, samples) or streams.Rows
-        Normalised waveform windows (a :class:`~ecgutils.streams.Rows` view is read batch by
-        batch).
+    X : streams.Rows (n, samples)
+        Normalised waveform windows, read batch by batch (an array given is wrapped in a
+        :class:`~ecgutils.streams.Rows` view).
     R : ndarray (n, n_features)
         RR features per window (:mod:`ecgutils.beats`).
     classes : ndarray of int (n,)
@@ -633,6 +634,7 @@ class WindowSet:
     groups: np.ndarray
 
     def __post_init__(self) -> None:
+        self.X = streams.as_rows(self.X)  # one kind of X: a view, whatever was given
         n = len(self.X)
         if not (len(self.R) == len(self.classes) == len(self.groups) == n):
             raise ValueError(f"WindowSet parts differ in length: X {n}, R {len(self.R)}, "
@@ -647,16 +649,13 @@ class WindowSet:
         return (np.asarray(self.classes) == AF_CLASS).astype(np.int8)
 
     def take(self, rows: np.ndarray) -> WindowSet:
-        X = self.X.take(rows) if isinstance(self.X, streams.Rows) else self.X[rows]
-        return WindowSet(X, self.R[rows], self.classes[rows], self.groups[rows])
+        return WindowSet(self.X.take(rows), self.R[rows], self.classes[rows], self.groups[rows])
 
     @staticmethod
     def concat(parts: Sequence[WindowSet]) -> WindowSet:
-        X = (streams.Rows.concat([p.X for p in parts])
-             if any(isinstance(p.X, streams.Rows) for p in parts)
-             else np.concatenate([p.X for p in parts]))
-        return WindowSet(X, *(np.concatenate([getattr(p, name) for p in parts])
-                              for name in ("R", "classes", "groups")))
+        return WindowSet(streams.Rows.concat([p.X for p in parts]),
+                         *(np.concatenate([getattr(p, name) for p in parts])
+                           for name in ("R", "classes", "groups")))
 
 
 AF_CLASS = 1  # index of A in ecgutils.windows.CLASSES
@@ -763,12 +762,9 @@ def predict_af(model: keras.Model | Sequence[keras.Model], windows: WindowSet,
 
 def _balanced_weights(targets: np.ndarray) -> np.ndarray:
     """Per-window weights that balance the classes present (scikit-learn's "balanced")."""
-    from sklearn.utils.class_weight import compute_class_weight
+    from sklearn.utils.class_weight import compute_sample_weight
 
-    present = np.unique(targets)
-    per_class = compute_class_weight("balanced", classes=present, y=targets)
-    lookup = dict(zip(present.tolist(), per_class, strict=True))
-    return np.array([lookup[value] for value in targets.tolist()], dtype=np.float32)
+    return compute_sample_weight("balanced", targets).astype(np.float32)
 
 
 class _WindowFeed(Batches):
