@@ -12,7 +12,10 @@ reported test fold of 03b, so what this table chooses does not look at reported 
 Each row changes one thing against the row named in ``base``; ``gap`` is its F1 and AUROC
 minus the base row's, with a paired bootstrap CI over development records. ``stacked`` combines
 the waveform-only and rhythm-only models by a logistic regression fitted on the validation
-records, against the one two-input model (``detector``). The last rows repeat
+records, against the one two-input model (``detector``). ``features_gb`` has no CNN: the
+rhythm and atrial-activity features of the whole record (``ecgutils.feature_model``) in
+gradient boosting, its threshold from out-of-fold predictions over the non-development
+records; ``features_gb_rhythm_only`` drops the atrial features. The last rows repeat
 the chosen detector with two more seeds: their spread is the training noise that the bootstrap
 (which holds the trained model fixed) cannot see, and their average is a 3-model ensemble.
 Writes reports/benchmarks-levers.md and .json. This machine is noisy (up to 2x between runs):
@@ -33,7 +36,15 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ecgutils import config, detector_study, metrics, preprocess, reporting, train  # noqa: E402
+from ecgutils import (  # noqa: E402
+    config,
+    detector_study,
+    feature_model,
+    metrics,
+    preprocess,
+    reporting,
+    train,
+)
 from ecgutils.fileio import atomic_write_json, atomic_write_text  # noqa: E402
 
 SEED = config.DEFAULT_SEED
@@ -68,6 +79,10 @@ CONFIGS: dict[str, tuple] = {
     "detector_seed_2": ("125", "detector", False, {}, {}, 1),
     "detector_seed_3": ("125", "detector", False, {}, {}, 2),
 }
+# No CNN: rhythm and atrial-activity features of the whole record in gradient boosting
+# (ecgutils.feature_model), and the same with the rhythm features only; name → (base, features).
+FEATURE_ROWS = {"features_gb": ("detector", "all"), "features_gb_rhythm_only": ("features_gb",
+                                                                                "rhythm")}
 ENSEMBLE = ("detector", "detector_seed_2", "detector_seed_3")
 # Stacking instead of one two-input model: a logistic regression on the logits of the
 # waveform-only and the rhythm-only models' record probabilities, fitted on the validation
@@ -87,9 +102,23 @@ def run_config(name: str, entries: dict) -> dict:
     return fitted
 
 
+def run_features(name: str, max_records: int | None) -> dict:
+    began = time.perf_counter()
+    columns = (feature_model.FEATURES if FEATURE_ROWS[name][1] == "all"
+               else feature_model.RHYTHM_ONLY)
+    fitted = feature_model.development_fit(feature_model.cinc_table(max_records), seed=SEED,
+                                           features=columns)
+    return {"config": name, "threshold": fitted["threshold"], "epochs": fitted["epochs"],
+            "best_epoch": None, "train_windows_per_s": None, "params": None,
+            "wall_s": time.perf_counter() - began,
+            "run": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+            "scores": fitted["scores"], "validation_scores": fitted["scores"].iloc[:0]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", nargs="*", choices=sorted(CONFIGS), help="rows to run")
+    parser.add_argument("--only", nargs="*", choices=sorted([*CONFIGS, *FEATURE_ROWS]),
+                        help="rows to run")
     parser.add_argument("--max-records", type=int, default=None, help="CinC subset (testing)")
     args = parser.parse_args()
     entries = {
@@ -117,7 +146,11 @@ def main() -> None:
                         .reset_index(drop=True)
                         for key, part in (("scores", "development"),
                                           ("validation_scores", "validation"))}}
-    for name in args.only or CONFIGS:
+    for name in args.only or [*CONFIGS, *FEATURE_ROWS]:
+        if name in FEATURE_ROWS:
+            results[name] = run_features(name, args.max_records)
+            _write(results, args, scores_path)
+            continue
         fitted = run_config(name, entries)
         results[name] = {"config": name, "threshold": fitted["threshold"],
                          "epochs": fitted["epochs"], "best_epoch": fitted["best_epoch"],
@@ -138,7 +171,7 @@ def table(results: dict[str, dict], n_boot: int = 1000) -> pd.DataFrame:
     extra = ["ensemble_3_seeds"] if all(n in results for n in ENSEMBLE) else []
     if all(n in results and len(results[n].get("validation_scores", ())) for n in STACKED):
         extra.append("stacked")
-    for name in [n for n in CONFIGS if n in results] + extra:
+    for name in [n for n in [*CONFIGS, *FEATURE_ROWS] if n in results] + extra:
         if name == "stacked":
             scores, threshold = _stacked(results)
             base, info = "detector", {"epochs": None, "wall_s": sum(
@@ -152,7 +185,7 @@ def table(results: dict[str, dict], n_boot: int = 1000) -> pd.DataFrame:
             info = {"epochs": None, "wall_s": sum(p["wall_s"] for p in parts)}
         else:
             scores, threshold = results[name]["scores"], results[name]["threshold"]
-            base = CONFIGS[name][1]
+            base = CONFIGS[name][1] if name in CONFIGS else FEATURE_ROWS[name][0]
             info = results[name]
         m = metrics.binary_metrics(scores["y"].to_numpy(), scores["prob"].to_numpy(), threshold)
         row = {"config": name, "base": base or "", "f1": m["f1"], "se": m["se"],

@@ -64,10 +64,11 @@ class DetectorStudy:
     windows: pd.DataFrame | None = None
     along: pd.DataFrame | None = None
     evaluation: dict[str, Any] = field(default_factory=dict)
+    model: str = MODEL
 
     @property
     def name(self) -> str:
-        return f"{self.dataset}.{MODEL}.{self.split}"
+        return f"{self.dataset}.{self.model}.{self.split}"
 
 
 def window_set(entry: cache.Entry, rows: np.ndarray | None = None) -> train.WindowSet:
@@ -91,7 +92,14 @@ def development_split(entry: cache.Entry, fraction: float = 0.2,
     -------
     (development, rest) : arrays of record names, sorted
     """
-    per_record = entry.tables["manifest"].groupby("record")["rhythm_class"].first()
+    return development_records(entry.tables["manifest"].groupby("record")["rhythm_class"].first(),
+                               fraction, seed)
+
+
+def development_records(per_record: pd.Series, fraction: float = 0.2,
+                        seed: int = config.DEFAULT_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`development_split` of records given as a Series record name → class."""
+    per_record = per_record.sort_index()
     if fraction == 0:  # no development records: every record in the cross-validation
         return np.array([], dtype=per_record.index.dtype), np.sort(per_record.index.to_numpy())
     rest, development = train_test_split(
@@ -332,7 +340,7 @@ def export_keys(study: DetectorStudy) -> dict[str, Any]:
 def summary_row(study: DetectorStudy) -> dict[str, Any]:
     ev = study.evaluation
     unit = "records" if study.dataset == "cinc2017" else "windows"
-    return {"dataset": study.dataset, "model": MODEL, "split": study.split,
+    return {"dataset": study.dataset, "model": study.model, "split": study.split,
             "scored": unit, "patients": ev["n_patients"], "AF": ev["n_windows_af"],
             "non-AF": ev["n_windows_non_af"], **metrics.summary_row(ev, HEADLINE)}
 

@@ -194,7 +194,7 @@ def build(params: PreprocessParams, data_dir: PathLike = None) -> cache.Entry:
         the reason; ``meta`` counts, shapes and build time. Beats come from
         :func:`beat_times` (cached apart).
     """
-    names = _record_list(params, data_dir)
+    names = record_list(params, data_dir)
     key_params = dataclasses.asdict(params)
     # The exact record list is part of the key: "all records" differs between a full download
     # and the 7675-record CinC copy here.
@@ -215,7 +215,7 @@ def beat_times(params: PreprocessParams, data_dir: PathLike = None) -> dict[str,
     dict
         Record name → sorted beat times in seconds (empty for an unreadable lead).
     """
-    names = _record_list(params, data_dir)
+    names = record_list(params, data_dir)
     key = {"dataset": params.dataset, "lead": params.lead,
            "cinc_label_set": params.cinc_label_set,
            "record_list_sha256": hashlib.sha256("\n".join(names).encode()).hexdigest()}
@@ -282,7 +282,7 @@ def example_windows(entry: cache.Entry, record_af: str | None = None,
     return picks
 
 
-def _record_list(params: PreprocessParams, data_dir: PathLike) -> list[str]:
+def record_list(params: PreprocessParams, data_dir: PathLike) -> list[str]:
     ds = datasets.get(params.dataset)
     present = datasets.record_names(params.dataset, data_dir)
     if params.records is not None:

@@ -1,0 +1,330 @@
+"""A detector without a CNN: rhythm and atrial features in gradient boosting (notebook 03c).
+
+What a cardiologist reads off a strip, as numbers: the RR irregularity of
+:mod:`ecgutils.beats` (plus a few whole-segment RR statistics, :data:`RR_EXTRA`) and the P wave
+or its absence from the averaged beat (:mod:`ecgutils.atrial`). scikit-learn's
+``HistGradientBoostingClassifier`` learns the four CinC classes (N / A / O / ~) from them; AF is
+read out as AF-vs-rest. It is the bar the CNN detector (notebook 03b) must clear.
+
+**Selection off the reported folds.** Features and settings were chosen on CinC's development
+records (``benchmarks/levers.py``, row ``features_gb``) — the same records 03b chooses on, never
+in a reported test fold. Within a fold, the decision threshold is the F1-best threshold on
+out-of-fold predictions over that fold's training part (inner grouped 5-fold); nothing looks at
+the fold's test part.
+
+* :func:`cinc_table` — one row per CinC record (features over the whole record), cached.
+* :func:`window_table` — one row per window of a detector window entry (e.g. mitdb), cached.
+* :func:`cinc_study` — record-grouped k-fold on the non-development CinC records.
+* :func:`mitdb_study` — patient-grouped k-fold on mitdb; every fold trains on all CinC records
+  plus its mitdb training patients (the CinC + mitdb recipe of 03b).
+* :func:`external` — trained on all CinC records, scored on another database's windows.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.model_selection import StratifiedGroupKFold
+
+from ecgutils import atrial, beats, cache, config, metrics, preprocess, records, splits
+from ecgutils.detector_study import DetectorStudy, development_records
+from ecgutils.errors import SignalQualityError
+from ecgutils.progress import progress
+from ecgutils.windows import AFL_LABEL, CLASS_INDEX
+
+MODEL = "features_gb"
+RR_EXTRA = ("rr_n", "rr_min_rel", "rr_max_rel", "drr_rel10", "drr_rel20", "rr_iqr_rel")
+FEATURES = beats.FEATURES + RR_EXTRA + atrial.FEATURES
+RHYTHM_ONLY = beats.FEATURES + RR_EXTRA
+AF_CLASS = CLASS_INDEX["A"]
+# Gradient boosting settings (chosen on the development records; class-balanced weights).
+BOOSTING = {"max_iter": 300, "learning_rate": 0.05, "class_weight": "balanced"}
+INNER_SPLITS = 5
+
+
+def segment_features(signal_mv: np.ndarray, fs: float, beat_times_s: np.ndarray,
+                     starts_s: np.ndarray, window_s: float) -> np.ndarray:
+    """:data:`FEATURES` of windows ``[start, start + window_s)`` of one lead.
+
+    Returns
+    -------
+    ndarray of float32, shape (n_windows, len(FEATURES))
+    """
+    starts_s = np.asarray(starts_s, dtype=float)
+    return np.hstack([beats.window_features(beat_times_s, starts_s, window_s),
+                      rr_extra(beat_times_s, starts_s, window_s),
+                      atrial.window_features(signal_mv, fs, beat_times_s, starts_s, window_s)])
+
+
+def rr_extra(beat_times_s: np.ndarray, starts_s: np.ndarray, window_s: float) -> np.ndarray:
+    """:data:`RR_EXTRA` per window: the count of kept RR intervals, the shortest and longest
+    relative to the median, the shares of successive differences above 10 % and 20 % of the
+    RR, and the interquartile range relative to the median (zero below
+    :data:`ecgutils.beats.MIN_RR` intervals)."""
+    beat_times_s = np.sort(np.asarray(beat_times_s, dtype=float))
+    starts_s = np.asarray(starts_s, dtype=float)
+    out = np.zeros((starts_s.size, len(RR_EXTRA)), dtype=np.float32)
+    first = np.searchsorted(beat_times_s, starts_s, side="left")
+    last = np.searchsorted(beat_times_s, starts_s + window_s, side="left")
+    for row, (lo, hi) in enumerate(zip(first.tolist(), last.tolist(), strict=True)):
+        rr = np.diff(beat_times_s[lo:hi])
+        rr = rr[(rr >= beats.RR_RANGE_S[0]) & (rr <= beats.RR_RANGE_S[1])]
+        if rr.size < beats.MIN_RR:
+            continue
+        median = np.median(rr)
+        relative_change = np.abs(np.diff(rr)) / rr[1:]
+        q75, q25 = np.percentile(rr, [75, 25])
+        out[row] = (rr.size, rr.min() / median, rr.max() / median,
+                    np.mean(relative_change > 0.1), np.mean(relative_change > 0.2),
+                    (q75 - q25) / median)
+    return out
+
+
+def cinc_table(max_records: int | None = None, data_dir: Any = None) -> pd.DataFrame:
+    """One row per CinC 2017 record: :data:`FEATURES` over the whole record, its
+    ``rhythm_class`` and ``duration_s``; cached (the key holds the record list and the code)."""
+    params = preprocess.detector_params("cinc2017", max_records=max_records)
+    names = preprocess.record_list(params, data_dir)
+    entry = cache.load_or_build(
+        "cinc2017-features", {"records": names, "lead": params.lead,
+                              "cinc_label_set": params.cinc_label_set},
+        lambda: _build_cinc(params, names, data_dir), code_version=_code_version())
+    return _as_table(entry)
+
+
+def window_table(entry: cache.Entry, params: preprocess.PreprocessParams,
+                 data_dir: Any = None) -> pd.DataFrame:
+    """One row per window of a detector window entry (``params`` built it): :data:`FEATURES`
+    of the window on the raw lead, beside the manifest's columns; cached."""
+    manifest = entry.tables["manifest"]
+    entry_out = cache.load_or_build(
+        f"{params.dataset}-features", {"windows_of": entry.path.name},
+        lambda: _build_windows(params, manifest, data_dir), code_version=_code_version())
+    table = _as_table(entry_out)
+    if not (table.pop("window_record").to_numpy() == manifest["record"].astype(str).to_numpy()
+            ).all():
+        raise ValueError(f"the cached features of {entry.path.name} are not of its windows")
+    table = table.drop(columns="window_start_s")
+    return pd.concat([manifest.reset_index(drop=True), table.reset_index(drop=True)], axis=1)
+
+
+def fit(X: np.ndarray, classes: np.ndarray, seed: int = config.DEFAULT_SEED
+        ) -> HistGradientBoostingClassifier:
+    """Gradient boosting on the four classes (:data:`BOOSTING`)."""
+    return HistGradientBoostingClassifier(random_state=seed, **BOOSTING).fit(X, classes)
+
+
+def af_prob(model: HistGradientBoostingClassifier, X: np.ndarray) -> np.ndarray:
+    """P(AF) from a model of :func:`fit`."""
+    return model.predict_proba(X)[:, list(model.classes_).index(AF_CLASS)]
+
+
+def inner_threshold(X: np.ndarray, classes: np.ndarray, groups: np.ndarray,
+                    scored: np.ndarray | None = None, seed: int = config.DEFAULT_SEED,
+                    always: tuple[np.ndarray, np.ndarray] | None = None) -> float:
+    """The F1-best threshold on out-of-fold predictions over a training part.
+
+    ``groups`` keeps each patient (record) in one inner fold; only rows where ``scored`` is
+    true are predicted and scored (default all); ``always`` (X, classes) joins every inner
+    fit's training rows (the CinC records of a mitdb fold).
+    """
+    scored = np.ones(len(X), dtype=bool) if scored is None else np.asarray(scored, dtype=bool)
+    af = (classes == AF_CLASS).astype(int)
+    oof = np.full(len(X), np.nan)
+    n_groups = len(np.unique(groups))
+    if n_groups < 2:
+        raise ValueError(f"an inner threshold needs at least 2 patients; got {n_groups}")
+    inner = StratifiedGroupKFold(n_splits=min(INNER_SPLITS, n_groups), shuffle=True,
+                                 random_state=seed)
+    for fit_rows, held in inner.split(X, af, groups):
+        held = held[scored[held]]
+        if held.size == 0:
+            continue
+        X_fit, c_fit = X[fit_rows], classes[fit_rows]
+        if always is not None:
+            X_fit, c_fit = np.vstack([X_fit, always[0]]), np.concatenate([c_fit, always[1]])
+        oof[held] = af_prob(fit(X_fit, c_fit, seed), X[held])
+    done = scored & ~np.isnan(oof)
+    return metrics.best_threshold(af[done], oof[done])
+
+
+def cinc_study(table: pd.DataFrame, n_splits: int = 5, dev_fraction: float = 0.2,
+               seed: int = config.DEFAULT_SEED) -> DetectorStudy:
+    """Record-grouped k-fold over the non-development CinC records (the development records
+    join every training part, as in 03b), scored per record."""
+    classes = _classes(table)
+    names = table.index.to_numpy().astype(str)
+    development, rest = development_records(table["rhythm_class"], dev_fraction, seed)
+    rest_rows = np.flatnonzero(np.isin(names, rest))
+    dev_rows = np.flatnonzero(np.isin(names, development))
+    X = table[list(FEATURES)].to_numpy(dtype=float)
+    af = (classes == AF_CLASS).astype(int)
+    folds = splits.grouped_folds(af[rest_rows], names[rest_rows], n_splits=n_splits, seed=seed)
+    scored, fold_rows = [], []
+    for fold in progress(folds, f"{MODEL} CinC folds"):
+        train_rows = np.concatenate([rest_rows[fold.train], rest_rows[fold.validation],
+                                     dev_rows])
+        test_rows = rest_rows[fold.test]
+        partition = splits.assert_disjoint(train=names[train_rows], test=names[test_rows])
+        threshold = inner_threshold(X[train_rows], classes[train_rows], names[train_rows],
+                                    seed=seed)
+        prob = af_prob(fit(X[train_rows], classes[train_rows], seed), X[test_rows])
+        scored.append(pd.DataFrame({"group": names[test_rows], "y": af[test_rows],
+                                    "prob": prob, "threshold": threshold,
+                                    "fold": fold.number}))
+        fold_rows.append(_fold_row(fold.number, partition, train_rows.size, scored[-1]))
+    scores = pd.concat(scored, ignore_index=True).sort_values("group", ignore_index=True)
+    return DetectorStudy("cinc2017", "grouped", scores, fold_rows, model=MODEL)
+
+
+def mitdb_study(windows: pd.DataFrame, cinc: pd.DataFrame, n_splits: int = 5,
+                seed: int = config.DEFAULT_SEED) -> DetectorStudy:
+    """Patient-grouped k-fold on mitdb windows (:func:`window_table` of the 5-s detector
+    entry), with 03b's rows: trained on every CinC record plus the fold's training patients'
+    windows on a 10-s grid (ambiguous windows left out), scored on the held-out patients'
+    windows on a 20-s grid; flutter windows are in neither. ``along`` holds every window of
+    the held-out patients (5-s grid) with its fold's probability and threshold, for episodes
+    (:func:`ecgutils.episode_study.cnn_episodes`)."""
+    start = windows["start_s"].to_numpy()
+    usable = (windows["label"] != AFL_LABEL).to_numpy()
+    test_grid = usable & np.isclose(np.mod(start, 20.0), 0.0)
+    train_grid = (usable & np.isclose(np.mod(start, 10.0), 0.0)
+                  & ~windows["ambiguous"].to_numpy(dtype=bool))
+    X = windows[list(FEATURES)].to_numpy(dtype=float)
+    classes = _classes(windows)
+    af = (classes == AF_CLASS).astype(int)
+    patients = windows["patient_id"].astype(str).to_numpy()
+    cinc_X, cinc_classes = cinc[list(FEATURES)].to_numpy(dtype=float), _classes(cinc)
+    scored_rows = np.flatnonzero(test_grid)
+    folds = splits.grouped_folds(af[scored_rows], patients[scored_rows], n_splits=n_splits,
+                                 seed=seed)
+    scored, fold_rows, along = [], [], []
+    for fold in progress(folds, f"{MODEL} mitdb folds"):
+        test_rows = scored_rows[fold.test]
+        own = np.unique(patients[scored_rows[np.concatenate([fold.train, fold.validation])]])
+        train_rows = np.flatnonzero(train_grid & np.isin(patients, own))
+        partition = splits.assert_disjoint(train=patients[train_rows], test=patients[test_rows])
+        threshold = inner_threshold(X[train_rows], classes[train_rows], patients[train_rows],
+                                    seed=seed, always=(cinc_X, cinc_classes))
+        model = fit(np.vstack([X[train_rows], cinc_X]),
+                    np.concatenate([classes[train_rows], cinc_classes]), seed)
+        scored.append(pd.DataFrame({"group": patients[test_rows], "y": af[test_rows],
+                                    "prob": af_prob(model, X[test_rows]),
+                                    "threshold": threshold, "fold": fold.number,
+                                    "row": test_rows}))
+        fold_rows.append(_fold_row(fold.number, partition, train_rows.size, scored[-1]))
+        # Every window of the held-out patients (5-s grid, flutter too): their episodes.
+        every = np.flatnonzero(np.isin(patients, np.unique(patients[test_rows])))
+        along.append(windows.loc[every, ["record", "patient_id", "start_s", "label"]]
+                     .assign(prob=af_prob(model, X[every]), threshold=threshold,
+                             fold=fold.number, role="test"))
+    scores = pd.concat(scored, ignore_index=True).sort_values("row", ignore_index=True)
+    table = windows.loc[scores["row"], ["record", "patient_id", "start_s", "label"]]
+    table = table.reset_index(drop=True).assign(
+        prob=scores["prob"].to_numpy(), threshold=scores["threshold"].to_numpy(),
+        fold=scores["fold"].to_numpy(), y=scores["y"].to_numpy())
+    return DetectorStudy("mitdb", "grouped", scores.drop(columns="row"), fold_rows,
+                         windows=table, model=MODEL,
+                         along=pd.concat(along).sort_index().reset_index(drop=True))
+
+
+def external(windows: pd.DataFrame, cinc: pd.DataFrame, test: str,
+             seed: int = config.DEFAULT_SEED) -> DetectorStudy:
+    """Trained on every CinC record (threshold from its inner out-of-fold records), scored on
+    another database's windows on a 20-s grid (flutter left out); nothing tuned on them."""
+    cinc_X, cinc_classes = cinc[list(FEATURES)].to_numpy(dtype=float), _classes(cinc)
+    names = cinc.index.to_numpy().astype(str)
+    threshold = inner_threshold(cinc_X, cinc_classes, names, seed=seed)
+    model = fit(cinc_X, cinc_classes, seed)
+    start = windows["start_s"].to_numpy()
+    rows = np.flatnonzero((windows["label"] != AFL_LABEL).to_numpy()
+                          & np.isclose(np.mod(start, 20.0), 0.0))
+    patients = windows["patient_id"].astype(str).to_numpy()[rows]
+    splits.assert_disjoint(train=np.char.add("cinc2017:", names), test=patients)
+    X = windows[list(FEATURES)].to_numpy(dtype=float)[rows]
+    scores = pd.DataFrame({"group": patients,
+                           "y": (_classes(windows)[rows] == AF_CLASS).astype(int),
+                           "prob": af_prob(model, X), "threshold": threshold, "fold": 0})
+    return DetectorStudy(f"cinc2017_to_{test}", "external", scores, [], model=MODEL)
+
+
+def development_fit(table: pd.DataFrame, dev_fraction: float = 0.2,
+                    seed: int = config.DEFAULT_SEED,
+                    features: tuple[str, ...] = FEATURES) -> dict[str, Any]:
+    """The lever row: fit on the non-development records (threshold from their inner
+    out-of-fold predictions), score the development records per record; ``features`` picks
+    the columns (e.g. :data:`RHYTHM_ONLY` to measure what the atrial features add)."""
+    classes = _classes(table)
+    names = table.index.to_numpy().astype(str)
+    development, rest = development_records(table["rhythm_class"], dev_fraction, seed)
+    fit_rows = np.isin(names, rest)
+    dev_rows = np.isin(names, development)
+    splits.assert_disjoint(train=names[fit_rows], test=names[dev_rows])
+    X = table[list(features)].to_numpy(dtype=float)
+    threshold = inner_threshold(X[fit_rows], classes[fit_rows], names[fit_rows], seed=seed)
+    model = fit(X[fit_rows], classes[fit_rows], seed)
+    scores = pd.DataFrame({"group": names[dev_rows],
+                           "y": (classes[dev_rows] == AF_CLASS).astype(int),
+                           "prob": af_prob(model, X[dev_rows]), "n_windows": 1})
+    return {"scores": scores, "threshold": threshold, "epochs": model.n_iter_,
+            "train_windows": int(fit_rows.sum())}
+
+
+def _classes(table: pd.DataFrame) -> np.ndarray:
+    classes = table["rhythm_class"].map(CLASS_INDEX)
+    if classes.isna().any():
+        raise ValueError("rows without a rhythm class (N/A/O/~); rebuild the table")
+    return classes.to_numpy(dtype=np.int64)
+
+
+def _fold_row(number: int, partition: str, n_train: int, scored: pd.DataFrame) -> dict:
+    pred = (scored["prob"] >= scored["threshold"]).astype(int)
+    row = metrics.binary_metrics(scored["y"].to_numpy(), pred.to_numpy())
+    return {"fold": number, "partition": partition, "train_rows": n_train,
+            "threshold": float(scored["threshold"].iloc[0]), "test_units": len(scored),
+            "test_f1": row["f1"]}
+
+
+def _build_cinc(params: preprocess.PreprocessParams, names: list[str], data_dir: Any):
+    beat_times = preprocess.beat_times(params, data_dir)
+    rows, kept, durations = [], [], []
+    for name in progress(names, "features cinc2017"):
+        try:
+            rec = records.read("cinc2017", name, data_dir, params.lead, params.cinc_label_set)
+        except SignalQualityError:  # a flat or NaN lead: the window build drops it too
+            continue
+        rows.append(segment_features(rec.signal, rec.fs, beat_times[name], np.array([0.0]),
+                                     rec.duration_s)[0])
+        kept.append((name, rec.label))
+        durations.append(rec.duration_s)
+    index = pd.DataFrame(kept, columns=["record", "rhythm_class"])
+    index["duration_s"] = durations
+    return {"F": np.vstack(rows).astype(np.float32)}, {"rows": index}, {"n": len(rows)}
+
+
+def _build_windows(params: preprocess.PreprocessParams, manifest: pd.DataFrame, data_dir: Any):
+    beat_times = preprocess.beat_times(params, data_dir)
+    out = np.zeros((len(manifest), len(FEATURES)), dtype=np.float32)
+    for name, rows in progress(list(manifest.groupby("record", sort=False).indices.items()),
+                               f"features {params.dataset}"):
+        rec = records.read(params.dataset, name, data_dir, params.lead, params.cinc_label_set)
+        out[rows] = segment_features(rec.signal, rec.fs, beat_times[name],
+                                     manifest["start_s"].to_numpy()[rows], params.window_s)
+    rows = pd.DataFrame({"window_record": manifest["record"].astype(str).to_numpy(),
+                         "window_start_s": manifest["start_s"].to_numpy()})
+    return {"F": out}, {"rows": rows}, {"n": len(out)}
+
+
+def _as_table(entry: cache.Entry) -> pd.DataFrame:
+    table = pd.DataFrame(np.asarray(entry.arrays["F"]), columns=list(FEATURES))
+    rows = entry.tables["rows"].reset_index(drop=True)
+    table = pd.concat([rows, table], axis=1)
+    return table.set_index("record") if "record" in table.columns else table
+
+
+def _code_version() -> str:
+    return cache.code_version(atrial, beats, records, sys.modules[__name__])

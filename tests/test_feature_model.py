@@ -1,0 +1,104 @@
+"""The feature model (ecgutils.feature_model): its RR additions on synthetic beat times, and its
+protocols on real CinC 2017 and mitdb records (disjoint splits, the right rows scored)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ecgutils import atrial, beats, detector_study, feature_model, preprocess
+
+
+@pytest.fixture(scope="module")
+def cinc(cinc_root):
+    return feature_model.cinc_table(max_records=200)
+
+
+@pytest.fixture(scope="module")
+def mitdb(mitdb_root):
+    params = preprocess.detector_params("mitdb", records=("100", "119", "201", "202", "203",
+                                                         "210"))
+    return feature_model.window_table(preprocess.build(params), params)
+
+
+def test_rr_extra_of_a_regular_rhythm_and_of_one_premature_beat():
+    regular = np.arange(0, 30, 0.8)
+    values = feature_model.rr_extra(regular, np.array([0.0]), 30.0)[0]
+    named = dict(zip(feature_model.RR_EXTRA, values, strict=True))
+    assert named["rr_n"] == regular.size - 1
+    assert named["rr_min_rel"] == pytest.approx(1.0) and named["rr_max_rel"] == pytest.approx(1.0)
+    assert named["drr_rel10"] == 0 and named["drr_rel20"] == 0
+    assert named["rr_iqr_rel"] == pytest.approx(0.0, abs=1e-9)
+    premature = np.sort(np.append(regular[regular != 12.0], 11.6))  # short-long pair at 11.6
+    named = dict(zip(feature_model.RR_EXTRA,
+                     feature_model.rr_extra(premature, np.array([0.0]), 30.0)[0], strict=True))
+    assert named["rr_min_rel"] == pytest.approx(0.4 / 0.8)
+    # RR 0.8, ..., 0.4, 1.2, 0.8, ...: three successive changes above 20 % of the later RR.
+    assert named["drr_rel20"] == pytest.approx(3 / (regular.size - 2))
+    assert not feature_model.rr_extra(regular[:4], np.array([0.0]), 30.0).any()
+
+
+def test_segment_features_are_the_rhythm_and_the_atrial_features_side_by_side():
+    t = np.arange(0, 30, 1 / 250)
+    beat_s = np.arange(1.0, 29.0, 0.8)
+    x = sum(np.exp(-0.5 * ((t - r) / 0.012) ** 2) for r in beat_s)
+    values = feature_model.segment_features(x, 250.0, beat_s, np.array([0.0, 10.0]), 20.0)
+    assert values.shape == (2, len(feature_model.FEATURES))
+    assert feature_model.FEATURES == beats.FEATURES + feature_model.RR_EXTRA + atrial.FEATURES
+    np.testing.assert_array_equal(values[:, :len(beats.FEATURES)],
+                                  beats.window_features(beat_s, np.array([0.0, 10.0]), 20.0))
+
+
+def test_the_cinc_table_has_one_row_per_record_and_is_cached(cinc):
+    assert cinc.index.is_unique and len(cinc) == 200
+    assert set(cinc["rhythm_class"]) <= {"N", "A", "O", "~"}
+    assert np.isfinite(cinc[list(feature_model.FEATURES)].to_numpy()).all()
+    again = feature_model.cinc_table(max_records=200)
+    pd.testing.assert_frame_equal(cinc, again)
+
+
+def test_cinc_study_scores_each_non_development_record_once(cinc):
+    study = feature_model.cinc_study(cinc, n_splits=3)
+    development, rest = detector_study.development_records(cinc["rhythm_class"])
+    assert sorted(study.scores["group"]) == sorted(rest)
+    assert not set(study.scores["group"]) & set(development)
+    assert study.name == "cinc2017.features_gb.grouped"
+    assert all(row["partition"].startswith("disjoint") for row in study.folds)
+    assert study.scores["prob"].between(0, 1).all()
+    ev = detector_study.evaluate(study, n_boot=50)
+    assert ev["n_patients"] == len(rest)
+
+
+@pytest.fixture(scope="module")
+def mitdb_study(mitdb, cinc):
+    return feature_model.mitdb_study(mitdb, cinc, n_splits=2)
+
+
+def test_mitdb_study_keeps_patients_apart_and_scores_the_20_s_grid(mitdb_study):
+    study = mitdb_study
+    assert all(row["partition"].startswith("disjoint") for row in study.folds)
+    scored = study.windows
+    assert np.allclose(np.mod(scored["start_s"], 20.0), 0.0)
+    assert (scored["label"] != "AFL").all()
+    # 201 and 202 are one patient: always in the same fold.
+    folds = scored.groupby("record")["fold"].unique()
+    assert folds["201"].tolist() == folds["202"].tolist()
+
+
+def test_external_shares_no_record_and_tunes_nothing_on_the_test_side(mitdb, cinc):
+    study = feature_model.external(mitdb, cinc, "mitdb")
+    assert study.name == "cinc2017_to_mitdb.features_gb.external"
+    assert study.scores["threshold"].nunique() == 1
+    assert set(study.scores["group"]) <= set(mitdb["patient_id"])
+
+
+def test_an_inner_threshold_needs_two_patients():
+    X = np.zeros((6, 2))
+    with pytest.raises(ValueError, match="at least 2 patients"):
+        feature_model.inner_threshold(X, np.array([0, 1, 0, 1, 0, 1]), np.array(["p"] * 6))
+
+
+def test_mitdb_study_scores_every_window_of_a_held_out_patient_for_episodes(mitdb_study, mitdb):
+    along = mitdb_study.along
+    assert len(along) == len(mitdb)  # every patient is held out once, every window scored
+    assert (along.groupby("patient_id")["fold"].nunique() == 1).all()
+    assert (along["role"] == "test").all() and along["prob"].between(0, 1).all()
