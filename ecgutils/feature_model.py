@@ -235,7 +235,8 @@ def mitdb_study(windows: pd.DataFrame, cinc: pd.DataFrame, n_splits: int = 5,
 def external(windows: pd.DataFrame, cinc: pd.DataFrame, test: str,
              seed: int = config.DEFAULT_SEED) -> DetectorStudy:
     """Trained on every CinC record (threshold from its inner out-of-fold records), scored on
-    another database's windows on a 20-s grid (flutter left out); nothing tuned on them."""
+    another database's windows on a 20-s grid (flutter left out); nothing tuned on them.
+    ``along`` holds every window's probability, for episodes."""
     cinc_X, cinc_classes = cinc[list(FEATURES)].to_numpy(dtype=float), _classes(cinc)
     names = cinc.index.to_numpy().astype(str)
     threshold = inner_threshold(cinc_X, cinc_classes, names, seed=seed)
@@ -245,11 +246,15 @@ def external(windows: pd.DataFrame, cinc: pd.DataFrame, test: str,
                           & np.isclose(np.mod(start, 20.0), 0.0))
     patients = windows["patient_id"].astype(str).to_numpy()[rows]
     splits.assert_disjoint(train=np.char.add("cinc2017:", names), test=patients)
-    X = windows[list(FEATURES)].to_numpy(dtype=float)[rows]
+    X = windows[list(FEATURES)].to_numpy(dtype=float)
     scores = pd.DataFrame({"group": patients,
                            "y": (_classes(windows)[rows] == AF_CLASS).astype(int),
-                           "prob": af_prob(model, X), "threshold": threshold, "fold": 0})
-    return DetectorStudy(f"cinc2017_to_{test}", "external", scores, [], model=MODEL)
+                           "prob": af_prob(model, X[rows]), "threshold": threshold, "fold": 0})
+    # Every window (5-s grid, flutter too), for episodes.
+    along = windows[["record", "patient_id", "start_s", "label"]].assign(
+        prob=af_prob(model, X), threshold=threshold, fold=0, role="test")
+    return DetectorStudy(f"cinc2017_to_{test}", "external", scores, [], model=MODEL,
+                         along=along.reset_index(drop=True))
 
 
 def development_fit(table: pd.DataFrame, dev_fraction: float = 0.2,

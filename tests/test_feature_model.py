@@ -89,6 +89,10 @@ def test_external_shares_no_record_and_tunes_nothing_on_the_test_side(mitdb, cin
     assert study.name == "cinc2017_to_mitdb.features_gb.external"
     assert study.scores["threshold"].nunique() == 1
     assert set(study.scores["group"]) <= set(mitdb["patient_id"])
+    # Every window is scored for episodes, at the one threshold.
+    assert len(study.along) == len(mitdb)
+    assert study.along["threshold"].nunique() == 1
+    assert study.along["threshold"].iloc[0] == study.scores["threshold"].iloc[0]
 
 
 def test_an_inner_threshold_needs_two_patients():
