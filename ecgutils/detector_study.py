@@ -235,11 +235,7 @@ def mitdb_study(
     """
     manifest = entry.tables["manifest"]
     windows = window_set(entry)
-    start = manifest["start_s"].to_numpy()
-    usable = (manifest["label"] != AFL_LABEL).to_numpy()
-    test_grid = usable & np.isclose(np.mod(start, 20.0), 0.0)
-    train_grid = (usable & np.isclose(np.mod(start, 10.0), 0.0)
-                  & ~manifest["ambiguous"].to_numpy(dtype=bool))
+    test_grid, train_grid = mitdb_grids(manifest)
     scored_rows = np.flatnonzero(test_grid)
     patients = windows.groups
     folds = splits.grouped_folds(windows.af[scored_rows], patients[scored_rows],
@@ -283,6 +279,18 @@ def mitdb_study(
     along_table["role"] = along["role"].to_numpy()
     return DetectorStudy("mitdb", "grouped", scores.drop(columns="row"), fold_rows, paths, table,
                          along=along_table)
+
+
+def mitdb_grids(manifest: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The mitdb rows every protocol uses, as masks over a 5-s-step window manifest: scored
+    windows (20-s grid, the windows the plain CNNs are scored on) and training windows (10-s
+    grid, ambiguous windows left out); flutter windows are in neither."""
+    start = manifest["start_s"].to_numpy()
+    usable = (manifest["label"] != AFL_LABEL).to_numpy()
+    test_grid = usable & np.isclose(np.mod(start, 20.0), 0.0)
+    train_grid = (usable & np.isclose(np.mod(start, 10.0), 0.0)
+                  & ~manifest["ambiguous"].to_numpy(dtype=bool))
+    return test_grid, train_grid
 
 
 def _mitdb_fold(number: int, partition: str, windows: train.WindowSet, train_rows: np.ndarray,

@@ -145,11 +145,8 @@ def mitdb_to_cinc(mitdb: cache.Entry, cinc: cache.Entry, cfg: train.TrainConfig,
     scored on the centred window of every CinC 2017 record."""
     manifest = mitdb.tables["manifest"]
     windows_all = detector_study.window_set(mitdb)
-    start = manifest["start_s"].to_numpy()
-    usable = ((manifest["label"] != windows.AFL_LABEL).to_numpy()
-              & np.isclose(np.mod(start, 10.0), 0.0)
-              & ~manifest["ambiguous"].to_numpy(dtype=bool))
-    rows = np.flatnonzero(usable)
+    _, train_grid = detector_study.mitdb_grids(manifest)
+    rows = np.flatnonzero(train_grid)
     # One grouped split of the patients: its training and validation parts (no test part
     # is needed: CinC is the test).
     fold = splits.grouped_folds(windows_all.af[rows], windows_all.groups[rows],

@@ -31,10 +31,10 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import StratifiedGroupKFold
 
 from ecgutils import atrial, beats, cache, config, metrics, preprocess, records, splits
-from ecgutils.detector_study import DetectorStudy, development_records
+from ecgutils.detector_study import DetectorStudy, development_records, mitdb_grids
 from ecgutils.errors import SignalQualityError
 from ecgutils.progress import progress
-from ecgutils.windows import AFL_LABEL, CLASS_INDEX
+from ecgutils.windows import CLASS_INDEX
 
 MODEL = "features_gb"
 RR_EXTRA = ("rr_n", "rr_min_rel", "rr_max_rel", "drr_rel10", "drr_rel20", "rr_iqr_rel")
@@ -124,15 +124,13 @@ def af_prob(model: HistGradientBoostingClassifier, X: np.ndarray) -> np.ndarray:
 
 
 def inner_threshold(X: np.ndarray, classes: np.ndarray, groups: np.ndarray,
-                    scored: np.ndarray | None = None, seed: int = config.DEFAULT_SEED,
+                    seed: int = config.DEFAULT_SEED,
                     always: tuple[np.ndarray, np.ndarray] | None = None) -> float:
     """The F1-best threshold on out-of-fold predictions over a training part.
 
-    ``groups`` keeps each patient (record) in one inner fold; only rows where ``scored`` is
-    true are predicted and scored (default all); ``always`` (X, classes) joins every inner
-    fit's training rows (the CinC records of a mitdb fold).
+    ``groups`` keeps each patient (record) in one inner fold; ``always`` (X, classes) joins
+    every inner fit's training rows (the CinC records of a mitdb fold).
     """
-    scored = np.ones(len(X), dtype=bool) if scored is None else np.asarray(scored, dtype=bool)
     af = (classes == AF_CLASS).astype(int)
     oof = np.full(len(X), np.nan)
     n_groups = len(np.unique(groups))
@@ -141,15 +139,11 @@ def inner_threshold(X: np.ndarray, classes: np.ndarray, groups: np.ndarray,
     inner = StratifiedGroupKFold(n_splits=min(INNER_SPLITS, n_groups), shuffle=True,
                                  random_state=seed)
     for fit_rows, held in inner.split(X, af, groups):
-        held = held[scored[held]]
-        if held.size == 0:
-            continue
         X_fit, c_fit = X[fit_rows], classes[fit_rows]
         if always is not None:
             X_fit, c_fit = np.vstack([X_fit, always[0]]), np.concatenate([c_fit, always[1]])
         oof[held] = af_prob(fit(X_fit, c_fit, seed), X[held])
-    done = scored & ~np.isnan(oof)
-    return metrics.best_threshold(af[done], oof[done])
+    return metrics.best_threshold(af, oof)
 
 
 def cinc_study(table: pd.DataFrame, n_splits: int = 5, dev_fraction: float = 0.2,
@@ -189,11 +183,7 @@ def mitdb_study(windows: pd.DataFrame, cinc: pd.DataFrame, n_splits: int = 5,
     windows on a 20-s grid; flutter windows are in neither. ``along`` holds every window of
     the held-out patients (5-s grid) with its fold's probability and threshold, for episodes
     (:func:`ecgutils.episode_study.cnn_episodes`)."""
-    start = windows["start_s"].to_numpy()
-    usable = (windows["label"] != AFL_LABEL).to_numpy()
-    test_grid = usable & np.isclose(np.mod(start, 20.0), 0.0)
-    train_grid = (usable & np.isclose(np.mod(start, 10.0), 0.0)
-                  & ~windows["ambiguous"].to_numpy(dtype=bool))
+    test_grid, train_grid = mitdb_grids(windows)
     X = windows[list(FEATURES)].to_numpy(dtype=float)
     classes = _classes(windows)
     af = (classes == AF_CLASS).astype(int)
@@ -212,16 +202,18 @@ def mitdb_study(windows: pd.DataFrame, cinc: pd.DataFrame, n_splits: int = 5,
                                     seed=seed, always=(cinc_X, cinc_classes))
         model = fit(np.vstack([X[train_rows], cinc_X]),
                     np.concatenate([classes[train_rows], cinc_classes]), seed)
+        # Every window of the held-out patients (5-s grid, flutter too): their episodes;
+        # the scored windows are among them.
+        every = np.flatnonzero(np.isin(patients, np.unique(patients[test_rows])))
+        prob = pd.Series(af_prob(model, X[every]), index=every)
         scored.append(pd.DataFrame({"group": patients[test_rows], "y": af[test_rows],
-                                    "prob": af_prob(model, X[test_rows]),
+                                    "prob": prob.loc[test_rows].to_numpy(),
                                     "threshold": threshold, "fold": fold.number,
                                     "row": test_rows}))
         fold_rows.append(_fold_row(fold.number, partition, train_rows.size, scored[-1]))
-        # Every window of the held-out patients (5-s grid, flutter too): their episodes.
-        every = np.flatnonzero(np.isin(patients, np.unique(patients[test_rows])))
         along.append(windows.loc[every, ["record", "patient_id", "start_s", "label"]]
-                     .assign(prob=af_prob(model, X[every]), threshold=threshold,
-                             fold=fold.number, role="test"))
+                     .assign(prob=prob.to_numpy(), threshold=threshold, fold=fold.number,
+                             role="test"))
     scores = pd.concat(scored, ignore_index=True).sort_values("row", ignore_index=True)
     table = windows.loc[scores["row"], ["record", "patient_id", "start_s", "label"]]
     table = table.reset_index(drop=True).assign(
@@ -241,9 +233,7 @@ def external(windows: pd.DataFrame, cinc: pd.DataFrame, test: str,
     names = cinc.index.to_numpy().astype(str)
     threshold = inner_threshold(cinc_X, cinc_classes, names, seed=seed)
     model = fit(cinc_X, cinc_classes, seed)
-    start = windows["start_s"].to_numpy()
-    rows = np.flatnonzero((windows["label"] != AFL_LABEL).to_numpy()
-                          & np.isclose(np.mod(start, 20.0), 0.0))
+    rows = np.flatnonzero(mitdb_grids(windows)[0])
     patients = windows["patient_id"].astype(str).to_numpy()[rows]
     splits.assert_disjoint(train=np.char.add("cinc2017:", names), test=patients)
     X = windows[list(FEATURES)].to_numpy(dtype=float)
