@@ -20,6 +20,9 @@ locked to it, average out. Per window :data:`FEATURES`:
 * ``t_ptp`` — peak-to-peak of the median beat's ST-T region (+0.10 … +0.45 s), relative.
 * ``qrs_ptp_mv`` — the median QRS's peak-to-peak (mV).
 
+The lead is band-passed here (0.5-40 Hz, zero phase) unless the caller has done it
+(``filtered``, the scanner).
+
 All zero but ``n_beats`` where fewer than :data:`MIN_BEATS` beats fit in the window. Features are
 relative to the QRS and correlations, so they do not depend on the lead's polarity or gain.
 """
@@ -48,7 +51,8 @@ BANDPASS_HZ = (0.5, 40.0)
 
 
 def window_features(signal_mv: np.ndarray, fs: float, beat_times_s: np.ndarray,
-                    starts_s: np.ndarray, window_s: float) -> np.ndarray:
+                    starts_s: np.ndarray, window_s: float, filtered: bool = False,
+                    t0_s: float = 0.0) -> np.ndarray:
     """:data:`FEATURES` of windows ``[start, start + window_s)`` of one lead.
 
     Parameters
@@ -63,6 +67,12 @@ def window_features(signal_mv: np.ndarray, fs: float, beat_times_s: np.ndarray,
         Window starts (s).
     window_s : float
         Window length (s).
+    filtered : bool
+        The lead is already band-passed (zero phase): read as it is, not filtered again.
+    t0_s : float
+        Time of ``signal_mv``'s first sample (a whole number of samples): beat times and
+        window starts stay on the recording's clock, so a window's features do not depend on
+        where the piece of signal handed in begins (the scanner's blocks).
 
     Returns
     -------
@@ -78,17 +88,23 @@ def window_features(signal_mv: np.ndarray, fs: float, beat_times_s: np.ndarray,
     starts_s = np.asarray(starts_s, dtype=float)
     out = np.zeros((starts_s.size, len(FEATURES)), dtype=np.float32)
     before, after = int(round(BEFORE_S * fs)), int(round(AFTER_S * fs))
-    if signal_mv.size <= max(3 * 2 * int(fs), before + after):  # filtfilt's padding
-        return out
-    filtered = scipy_signal.sosfiltfilt(_bandpass(float(fs)), signal_mv)
+    if filtered:
+        if signal_mv.size <= before + after:
+            return out
+    else:
+        if signal_mv.size <= max(3 * 2 * int(fs), before + after):  # filtfilt's padding
+            return out
+        signal_mv = scipy_signal.sosfiltfilt(_bandpass(float(fs)), signal_mv)
+    offset = int(round(t0_s * fs))
     peaks = np.round(np.sort(np.asarray(beat_times_s, dtype=float)) * fs).astype(np.int64)
-    peaks = peaks[(peaks - before >= 0) & (peaks + after < filtered.size)]
+    peaks = peaks - offset
+    peaks = peaks[(peaks - before >= 0) & (peaks + after < signal_mv.size)]
     if peaks.size == 0:
         return out
-    segments = filtered[peaks[:, None] + np.arange(-before, after)[None, :]]
+    segments = signal_mv[peaks[:, None] + np.arange(-before, after)[None, :]]
     segments -= np.median(segments[:, :max(1, int(round(BASELINE_S * fs)))], axis=1,
                           keepdims=True)
-    beat_s = peaks / fs
+    beat_s = (peaks + offset) / fs
     first = np.searchsorted(beat_s, starts_s + BEFORE_S, side="left")
     last = np.searchsorted(beat_s, starts_s + window_s - AFTER_S, side="left")
     regions = _regions(float(fs), before)

@@ -5,13 +5,18 @@ A bundle is one folder::
     preprocessing.json   how a recording becomes the model's input, the decision threshold,
                          the episode settings, the label map, what it was trained on, the
                          library versions and the code commit
-    model_0.keras ...    the model(s); several are an ensemble whose AF probabilities are
-                         averaged
+    model_0.keras ...    kind ``cnn``: Keras models taking each window's waveform and the
+                         RR features of its beats (:data:`ecgutils.beats.FEATURES`)
+    model_0.skops ...    kind ``features_gb``: scikit-learn gradient boosting on each
+                         window's rhythm and atrial features (:data:`ecgutils.features.FEATURES`),
+                         stored with skops (no pickle: loading runs no code from the file)
+
+Several models are an ensemble whose AF probabilities are averaged.
 
 :func:`load` rebuilds exactly the preprocessing the bundle was trained with, and refuses a
 bundle whose settings this code cannot honour (another schema, unknown or missing settings,
-RR features other than :data:`ecgutils.beats.FEATURES`, a model whose input shape disagrees
-with the window length). :func:`save` writes the whole folder beside its target and renames
+features other than the kind's, a model whose input shape disagrees with the window length
+or the features). :func:`save` writes the whole folder beside its target and renames
 it into place, so a failed save never leaves half a bundle.
 """
 
@@ -28,13 +33,22 @@ from typing import Any
 
 import numpy as np
 
-from ecgutils import beats, episodes, signal
+from ecgutils import beats, episodes, features, signal
 from ecgutils.errors import ECGDataError
+from ecgutils.windows import CLASS_INDEX
 
-SCHEMA = 1
+# Schema 2 added ``kind``; a schema-1 bundle is a ``cnn`` bundle.
+SCHEMA = 2
+READABLE_SCHEMAS = (1, 2)
 SETTINGS_FILE = "preprocessing.json"
 AGGREGATIONS = ("mean",)
 SHORT_POLICIES = ("wrap", "error")
+# What a bundle's models are, the file suffix they are stored with and the per-window
+# features they read beside (cnn) or instead of (features_gb) the waveform.
+KINDS = {"cnn": ("keras", beats.FEATURES), "features_gb": ("skops", features.FEATURES)}
+# The only types a features_gb model file may hold beyond what skops trusts by default.
+SKOPS_TRUSTED = ("sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",)
+AF_CLASS = CLASS_INDEX["A"]  # a four-class model's AF class
 
 
 class BundleError(ECGDataError):
@@ -73,13 +87,16 @@ class Settings:
     episode : dict
         :class:`ecgutils.episodes.EpisodeParams` fields.
     rr_features : list of str
-        RR features of the model's ``rr`` input, in order.
+        Per-window features of the model's ``rr`` input, in order: the kind's
+        (:data:`KINDS`).
     label_map : dict
         Output meaning, e.g. ``{"AF": 1, "not AF": 0}``.
     training, versions : dict
         What the bundle was trained on (data, labels, protocol, metrics) and library versions.
     commit : str
         Code commit of the build.
+    kind : {"cnn", "features_gb"}
+        What the models are (:data:`KINDS`); ``features_gb`` models read no waveform.
     """
 
     fs: float
@@ -103,6 +120,7 @@ class Settings:
     versions: dict[str, Any] = field(default_factory=dict)
     commit: str = ""
     schema: int = SCHEMA
+    kind: str = "cnn"
 
     def __post_init__(self) -> None:
         numbers = {name: getattr(self, name) for name in (
@@ -120,17 +138,21 @@ class Settings:
             raise BundleError("bundle settings: leads must be a list of names, episode and "
                               "label_map objects")
         problems = []
-        if self.schema != SCHEMA:
-            problems.append(f"schema {self.schema} (this code reads schema {SCHEMA})")
+        if self.schema not in READABLE_SCHEMAS or (self.schema == 1 and self.kind != "cnn"):
+            problems.append(f"schema {self.schema} (this code reads schemas "
+                            f"{list(READABLE_SCHEMAS)}; kind before schema 2: cnn)")
+        if self.kind not in KINDS:
+            problems.append(f"kind {self.kind!r} (known: {sorted(KINDS)})")
         if self.normalisation not in signal.NORMALISATIONS:
             problems.append(f"normalisation {self.normalisation!r}")
         if self.short_policy not in SHORT_POLICIES:
             problems.append(f"short_policy {self.short_policy!r}")
         if self.aggregation not in AGGREGATIONS:
             problems.append(f"aggregation {self.aggregation!r}")
-        if list(self.rr_features) != list(beats.FEATURES):
+        expected = list(KINDS[self.kind][1]) if self.kind in KINDS else []
+        if list(self.rr_features) != expected:
             problems.append(f"RR features {list(self.rr_features)} (this code computes "
-                            f"{list(beats.FEATURES)})")
+                            f"{expected} for kind {self.kind!r})")
         if not 0 < self.low_hz < self.high_hz < self.fs / 2:
             problems.append(f"band-pass {self.low_hz}-{self.high_hz} Hz at {self.fs} Hz")
         if not 0 < self.threshold < 1:
@@ -153,6 +175,12 @@ class Settings:
     def window_samples(self) -> int:
         return int(round(self.window_s * self.fs))
 
+    def scan_key(self) -> dict[str, Any]:
+        """The settings that decide a scan's windows and features: all but the threshold,
+        the episode settings and the records of how the models were trained."""
+        skip = {"threshold", "training", "versions", "commit", "episode"}
+        return {key: value for key, value in asdict(self).items() if key not in skip}
+
     def episode_params(self) -> episodes.EpisodeParams:
         return episodes.EpisodeParams(**self.episode)
 
@@ -169,7 +197,8 @@ class Settings:
             raise BundleError(f"{where}: {exc}") from exc
 
 
-_REQUIRED = {f.name for f in fields(Settings)} - {"training", "versions", "commit", "schema"}
+_REQUIRED = {f.name for f in fields(Settings)} - {"training", "versions", "commit", "schema",
+                                                  "kind"}
 
 
 @dataclass
@@ -183,16 +212,19 @@ class Bundle:
     # False where it cannot be built.
     _fused: Any = field(default=None, init=False, repr=False, compare=False)
 
-    def predict(self, ecg: np.ndarray, rr: np.ndarray, batch_size: int = 512) -> np.ndarray:
-        """Mean AF probability of the models for windows ``ecg`` (n, samples) and their RR
-        features ``rr`` (n, features).
+    def predict(self, ecg: np.ndarray | None, rr: np.ndarray, batch_size: int = 512
+                ) -> np.ndarray:
+        """Mean AF probability of the models for windows ``ecg`` (n, samples) and their
+        features ``rr`` (n, features); a ``features_gb`` bundle reads ``rr`` only.
 
-        The models run as one fused function (:func:`fuse`): the same probabilities as
+        Keras models run as one fused function (:func:`fuse`): the same probabilities as
         :meth:`predict_each` to float32 rounding (< 1e-6), about twice as fast.
         """
-        n = len(ecg)
+        n = len(rr)
         if n == 0:
             return np.zeros(0)
+        if self.settings.kind == "features_gb":
+            return self.predict_each(ecg, rr, batch_size)
         if self._fused is None:
             self._fused = fuse(self.models, self.settings) or False
         if self._fused is False:
@@ -203,13 +235,19 @@ class Bundle:
             self._fused(ecg[lo:lo + batch_size, :, None], rr[lo:lo + batch_size])
             for lo in range(0, n, batch_size)]).astype(float)
 
-    def predict_each(self, ecg: np.ndarray, rr: np.ndarray,
+    def predict_each(self, ecg: np.ndarray | None, rr: np.ndarray,
                      batch_size: int = 512) -> np.ndarray:
-        """:meth:`predict` one model at a time (Keras ``predict_on_batch``), as trained."""
-        n = len(ecg)
+        """:meth:`predict` one model at a time (Keras ``predict_on_batch``), as trained; a
+        ``features_gb`` bundle reads ``rr`` only (``ecg`` may be None)."""
+        n = len(rr)
         if n == 0:
             return np.zeros(0)
         total = np.zeros(n)
+        if self.settings.kind == "features_gb":
+            rr = np.asarray(rr, dtype=float)
+            for model in self.models:
+                total += model.predict_proba(rr)[:, list(model.classes_).index(AF_CLASS)]
+            return total / len(self.models)
         for model in self.models:
             for lo in range(0, n, batch_size):
                 out = model.predict_on_batch({"ecg": ecg[lo:lo + batch_size, :, None],
@@ -223,22 +261,16 @@ class Bundle:
 
 
 def save(path: str | os.PathLike, models: list[Any], settings: Settings) -> Path:
-    """Write a bundle folder (models without optimiser state) atomically; returns its path."""
-    import keras
-
+    """Write a bundle folder (Keras models without optimiser state, or skops files)
+    atomically; returns its path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         for index, model in enumerate(models):
-            # Rebuilt from its config: uncompiled, so no optimiser state goes into the file
-            # (keras.models.clone_model keeps the compile state in Keras 3).
-            plain = keras.Model.from_config(model.get_config())
-            plain.set_weights(model.get_weights())
-            plain.save(staging / f"model_{index}.keras")
+            _write_model(model, staging / f"model_{index}.{_suffix(settings)}", settings)
         (staging / SETTINGS_FILE).write_text(json.dumps(asdict(settings), indent=2) + "\n")
-        _check(staging, settings, [keras.models.load_model(p, compile=False)
-                                   for p in sorted(staging.glob("model_*.keras"))])
+        _check(staging, settings, _read_models(staging, settings))
         old = path.with_name(f".{path.name}.old")
         if path.exists():
             shutil.rmtree(old, ignore_errors=True)
@@ -257,12 +289,10 @@ def save(path: str | os.PathLike, models: list[Any], settings: Settings) -> Path
 
 def load(path: str | os.PathLike) -> Bundle:
     """Read a bundle folder; :class:`BundleError` says what is wrong with a bad one."""
-    import keras
-
     path = Path(path).expanduser()
     if not path.is_dir():
         raise BundleError(f"no model bundle at {path} (expected a folder holding "
-                          f"{SETTINGS_FILE} and model_*.keras)")
+                          f"{SETTINGS_FILE} and model_*.keras or model_*.skops)")
     settings_path = path / SETTINGS_FILE
     if not settings_path.is_file():
         raise BundleError(f"model bundle {path} has no {SETTINGS_FILE}")
@@ -273,19 +303,62 @@ def load(path: str | os.PathLike) -> Bundle:
     if not isinstance(values, dict):
         raise BundleError(f"{settings_path} must hold a JSON object")
     settings = Settings.from_dict(values, str(settings_path))
-    files = sorted(path.glob("model_*.keras"))
-    if not files:
-        raise BundleError(f"model bundle {path} holds no model_*.keras")
-    loaded = []
-    for file in files:
-        try:
-            loaded.append(keras.models.load_model(file, compile=False))
-        except Exception as exc:  # zip, h5 and deserialisation errors alike
-            raise BundleError(f"{file} is damaged or not a Keras model: {exc}") from exc
+    loaded = _read_models(path, settings)
     _check(path, settings, loaded)
     loaded_bundle = Bundle(loaded, settings, path)
-    loaded_bundle._fused = fuse(loaded, settings) or False  # traced once, here
+    if settings.kind == "cnn":
+        loaded_bundle._fused = fuse(loaded, settings) or False  # traced once, here
     return loaded_bundle
+
+
+def _suffix(settings: Settings) -> str:
+    return KINDS[settings.kind][0]
+
+
+def _write_model(model: Any, file: Path, settings: Settings) -> None:
+    if settings.kind == "features_gb":
+        import skops.io
+
+        skops.io.dump(model, file)
+        return
+    import keras
+
+    # Rebuilt from its config: uncompiled, so no optimiser state goes into the file
+    # (keras.models.clone_model keeps the compile state in Keras 3).
+    plain = keras.Model.from_config(model.get_config())
+    plain.set_weights(model.get_weights())
+    plain.save(file)
+
+
+def _read_models(path: Path, settings: Settings) -> list[Any]:
+    files = sorted(path.glob(f"model_*.{_suffix(settings)}"))
+    if not files:
+        raise BundleError(f"model bundle {path} holds no model_*.{_suffix(settings)} "
+                          f"(kind {settings.kind})")
+    return [_read_model(file, settings.kind) for file in files]
+
+
+def _read_model(file: Path, kind: str) -> Any:
+    if kind == "features_gb":
+        import skops.io
+
+        try:
+            untrusted = skops.io.get_untrusted_types(file=file)
+        except Exception as exc:  # zip and format errors alike
+            raise BundleError(f"{file} is damaged or not a skops file: {exc}") from exc
+        unexpected = sorted(set(untrusted) - set(SKOPS_TRUSTED))
+        if unexpected:
+            raise BundleError(f"{file} holds types this code does not trust: {unexpected}")
+        try:
+            return skops.io.load(file, trusted=list(untrusted))
+        except Exception as exc:
+            raise BundleError(f"{file} could not be loaded: {exc}") from exc
+    import keras
+
+    try:
+        return keras.models.load_model(file, compile=False)
+    except Exception as exc:  # zip, h5 and deserialisation errors alike
+        raise BundleError(f"{file} is damaged or not a Keras model: {exc}") from exc
 
 
 def _af_column(out: Any) -> Any:
@@ -320,8 +393,19 @@ def fuse(models: list[Any], settings: Settings) -> Any:
 
 
 def _check(path: Path, settings: Settings, models: list[Any]) -> None:
-    """Every model takes ``ecg`` (window samples, 1) and ``rr`` (n features) and gives one
-    probability (or classes with AF at index 1)."""
+    """A ``cnn`` model takes ``ecg`` (window samples, 1) and ``rr`` (n features) and gives one
+    probability (or classes with AF at index 1); a ``features_gb`` model reads the kind's
+    features and has an AF class."""
+    if settings.kind == "features_gb":
+        for index, model in enumerate(models):
+            n_in = getattr(model, "n_features_in_", None)
+            classes = list(getattr(model, "classes_", []))
+            if n_in != len(settings.rr_features) or AF_CLASS not in classes:
+                raise BundleError(f"model {index} of bundle {path} reads {n_in} features with "
+                                  f"classes {classes}; its settings need "
+                                  f"{len(settings.rr_features)} features and AF class "
+                                  f"{AF_CLASS}")
+        return
     expected = {"ecg": (settings.window_samples, 1), "rr": (len(settings.rr_features),)}
     for index, model in enumerate(models):
         shapes = {layer.name: tuple(layer.shape[1:]) for layer in model.inputs}

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ecgutils import beats, ec57, episodes, records, rhythm, signal, windows
+from ecgutils import beats, ec57, episodes, features, records, rhythm, signal, windows
 from ecgutils.bundle import Bundle, BundleError, Settings, load
 from ecgutils.config import PACKAGE_DIR
 from ecgutils.errors import ECGDataError, RecordFormatError
@@ -123,7 +123,8 @@ class _Pipeline:
     same.
     """
 
-    def __init__(self, fs: float, bundle: Bundle, what: str, show_progress: bool = False):
+    def __init__(self, fs: float, bundle: Bundle, what: str, show_progress: bool = False,
+                 collect: bool = False):
         s = bundle.settings
         if fs <= 0:
             raise RecordFormatError(f"{what}: sampling rate must be positive, got {fs}")
@@ -147,6 +148,8 @@ class _Pipeline:
         self.next_window = 0
         self.starts_s: list[float] = []
         self.prob: list[float] = []
+        # With ``collect``: each window's model input (features) instead of a prediction.
+        self.collect: list[np.ndarray] | None = [] if collect else None
 
     def push(self, samples: np.ndarray) -> None:
         samples = np.asarray(samples, dtype=float).ravel()
@@ -200,23 +203,35 @@ class _Pipeline:
             self.cond = np.concatenate([self.cond, *self.cond_parts])
             self.cond_parts = []
         beat_s = np.concatenate(self.beat_s) if self.beat_s else np.zeros(0)
+        waveform = s.kind == "cnn"  # a features_gb bundle reads features only
+        X = None
         if final and self.n_cond < self.window and not self.starts_s:
             if s.short_policy == "error":
                 raise RecordFormatError(f"{self.what} is shorter than one {s.window_s:g}-s "
                                         f"window")
-            X = windows.wrap_to(signal.normalise(self.cond[None, :], s.normalisation),
-                                self.window)
+            if waveform:
+                X = windows.wrap_to(signal.normalise(self.cond[None, :], s.normalisation),
+                                    self.window)
             starts = np.zeros(1, dtype=np.int64)
         else:
             last = (self.n_cond - self.window) // self.step  # index of the last full window
             starts = np.arange(self.next_window, last + 1, dtype=np.int64) * self.step
             if not starts.size:
                 return 0
-            X = signal.normalise(windows.cut(self.cond, starts - self.cond_offset, self.window),
-                                 s.normalisation)
+            if waveform:
+                X = signal.normalise(windows.cut(self.cond, starts - self.cond_offset,
+                                                 self.window), s.normalisation)
         starts_s = starts / s.fs
-        R = beats.window_features(beat_s, starts_s, s.window_s)
-        self.prob.extend(self.bundle.predict(X, R).tolist())
+        if waveform:
+            R = beats.window_features(beat_s, starts_s, s.window_s)
+        else:  # on the conditioned (band-passed) signal held from cond_offset on
+            R = features.segment_features(self.cond, s.fs, beat_s, starts_s, s.window_s,
+                                          filtered=True, t0_s=self.cond_offset / s.fs)
+        if self.collect is not None:
+            self.collect.append(R)
+            self.prob.extend([np.nan] * len(R))
+        else:
+            self.prob.extend(self.bundle.predict(X, R).tolist())
         self.starts_s.extend(starts_s.tolist())
         self.next_window = int(starts[-1] // self.step) + 1
         keep_from = self.next_window * self.step
@@ -313,6 +328,16 @@ def analyse(rec: records.Record, bundle: Bundle | None = None,
                             s.episode_params())
     return ScanResult(rec.name, rec.fs, rec.lead, rec.n_samples, starts, prob, s.threshold,
                       found, time.perf_counter() - began, s.window_s)
+
+
+def window_inputs(rec: records.Record, settings: Settings) -> tuple[np.ndarray, np.ndarray]:
+    """What a bundle with ``settings`` would read from ``rec``, without a model: the window
+    starts (s) and each window's features (the ``rr`` input), computed by the scanner itself
+    — a model trained on them sees in use exactly what it saw in training."""
+    pipe = _Pipeline(rec.fs, Bundle([], settings), f"record {rec.name}", collect=True)
+    pipe.push(rec.signal)
+    pipe.advance(final=True)
+    return np.asarray(pipe.starts_s), np.vstack(pipe.collect)
 
 
 class Stream:

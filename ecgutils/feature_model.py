@@ -1,7 +1,7 @@
 """A detector without a CNN: rhythm and atrial features in gradient boosting (notebook 03c).
 
-What a cardiologist reads off a strip, as numbers: the RR irregularity of
-:mod:`ecgutils.beats` (plus a few whole-segment RR statistics, :data:`RR_EXTRA`) and the P wave
+What a cardiologist reads off a strip, as numbers (:mod:`ecgutils.features`): the RR
+irregularity of :mod:`ecgutils.beats` (plus a few whole-segment RR statistics) and the P wave
 or its absence from the averaged beat (:mod:`ecgutils.atrial`). scikit-learn's
 ``HistGradientBoostingClassifier`` learns the four CinC classes (N / A / O / ~) from them; AF is
 read out as AF-vs-rest. It is the bar the CNN detector (notebook 03b) must clear.
@@ -30,58 +30,21 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import StratifiedGroupKFold
 
-from ecgutils import atrial, beats, cache, config, metrics, preprocess, records, splits
+from ecgutils import atrial, beats, cache, config, features, metrics, preprocess, records, splits
 from ecgutils.detector_study import DetectorStudy, development_records, mitdb_grids
 from ecgutils.errors import SignalQualityError
 from ecgutils.progress import progress
 from ecgutils.windows import CLASS_INDEX
 
 MODEL = "features_gb"
-RR_EXTRA = ("rr_n", "rr_min_rel", "rr_max_rel", "drr_rel10", "drr_rel20", "rr_iqr_rel")
-FEATURES = beats.FEATURES + RR_EXTRA + atrial.FEATURES
-RHYTHM_ONLY = beats.FEATURES + RR_EXTRA
+FEATURES, RHYTHM_ONLY = features.FEATURES, features.RHYTHM_ONLY
 AF_CLASS = CLASS_INDEX["A"]
 # Gradient boosting settings (chosen on the development records; class-balanced weights).
-BOOSTING = {"max_iter": 300, "learning_rate": 0.05, "class_weight": "balanced"}
+# Early stopping off: scikit-learn turns it on by itself above 10 000 rows ("auto") with a
+# random, not patient-grouped, validation share; the settings were chosen without it.
+BOOSTING = {"max_iter": 300, "learning_rate": 0.05, "class_weight": "balanced",
+            "early_stopping": False}
 INNER_SPLITS = 5
-
-
-def segment_features(signal_mv: np.ndarray, fs: float, beat_times_s: np.ndarray,
-                     starts_s: np.ndarray, window_s: float) -> np.ndarray:
-    """:data:`FEATURES` of windows ``[start, start + window_s)`` of one lead.
-
-    Returns
-    -------
-    ndarray of float32, shape (n_windows, len(FEATURES))
-    """
-    starts_s = np.asarray(starts_s, dtype=float)
-    return np.hstack([beats.window_features(beat_times_s, starts_s, window_s),
-                      rr_extra(beat_times_s, starts_s, window_s),
-                      atrial.window_features(signal_mv, fs, beat_times_s, starts_s, window_s)])
-
-
-def rr_extra(beat_times_s: np.ndarray, starts_s: np.ndarray, window_s: float) -> np.ndarray:
-    """:data:`RR_EXTRA` per window: the count of kept RR intervals, the shortest and longest
-    relative to the median, the shares of successive differences above 10 % and 20 % of the
-    RR, and the interquartile range relative to the median (zero below
-    :data:`ecgutils.beats.MIN_RR` intervals)."""
-    beat_times_s = np.sort(np.asarray(beat_times_s, dtype=float))
-    starts_s = np.asarray(starts_s, dtype=float)
-    out = np.zeros((starts_s.size, len(RR_EXTRA)), dtype=np.float32)
-    first = np.searchsorted(beat_times_s, starts_s, side="left")
-    last = np.searchsorted(beat_times_s, starts_s + window_s, side="left")
-    for row, (lo, hi) in enumerate(zip(first.tolist(), last.tolist(), strict=True)):
-        rr = np.diff(beat_times_s[lo:hi])
-        rr = rr[(rr >= beats.RR_RANGE_S[0]) & (rr <= beats.RR_RANGE_S[1])]
-        if rr.size < beats.MIN_RR:
-            continue
-        median = np.median(rr)
-        relative_change = np.abs(np.diff(rr)) / rr[1:]
-        q75, q25 = np.percentile(rr, [75, 25])
-        out[row] = (rr.size, rr.min() / median, rr.max() / median,
-                    np.mean(relative_change > 0.1), np.mean(relative_change > 0.2),
-                    (q75 - q25) / median)
-    return out
 
 
 def cinc_table(max_records: int | None = None, data_dir: Any = None) -> pd.DataFrame:
@@ -125,11 +88,14 @@ def af_prob(model: HistGradientBoostingClassifier, X: np.ndarray) -> np.ndarray:
 
 def inner_threshold(X: np.ndarray, classes: np.ndarray, groups: np.ndarray,
                     seed: int = config.DEFAULT_SEED,
-                    always: tuple[np.ndarray, np.ndarray] | None = None) -> float:
+                    always: tuple[np.ndarray, np.ndarray] | None = None,
+                    per_group: bool = False) -> float:
     """The F1-best threshold on out-of-fold predictions over a training part.
 
     ``groups`` keeps each patient (record) in one inner fold; ``always`` (X, classes) joins
-    every inner fit's training rows (the CinC records of a mitdb fold).
+    every inner fit's training rows (the CinC records of a mitdb fold); ``per_group``
+    thresholds each group's mean probability (a record scored as the mean of its windows)
+    instead of each row.
     """
     af = (classes == AF_CLASS).astype(int)
     oof = np.full(len(X), np.nan)
@@ -143,6 +109,9 @@ def inner_threshold(X: np.ndarray, classes: np.ndarray, groups: np.ndarray,
         if always is not None:
             X_fit, c_fit = np.vstack([X_fit, always[0]]), np.concatenate([c_fit, always[1]])
         oof[held] = af_prob(fit(X_fit, c_fit, seed), X[held])
+    if per_group:
+        by_group = pd.DataFrame({"group": groups, "y": af, "prob": oof}).groupby("group")
+        af, oof = by_group["y"].max().to_numpy(), by_group["prob"].mean().to_numpy()
     return metrics.best_threshold(af, oof)
 
 
@@ -150,7 +119,7 @@ def cinc_study(table: pd.DataFrame, n_splits: int = 5, dev_fraction: float = 0.2
                seed: int = config.DEFAULT_SEED) -> DetectorStudy:
     """Record-grouped k-fold over the non-development CinC records (the development records
     join every training part, as in 03b), scored per record."""
-    classes = _classes(table)
+    classes = classes_of(table)
     names = table.index.to_numpy().astype(str)
     development, rest = development_records(table["rhythm_class"], dev_fraction, seed)
     rest_rows = np.flatnonzero(np.isin(names, rest))
@@ -185,10 +154,10 @@ def mitdb_study(windows: pd.DataFrame, cinc: pd.DataFrame, n_splits: int = 5,
     (:func:`ecgutils.episode_study.cnn_episodes`)."""
     test_grid, train_grid = mitdb_grids(windows)
     X = windows[list(FEATURES)].to_numpy(dtype=float)
-    classes = _classes(windows)
+    classes = classes_of(windows)
     af = (classes == AF_CLASS).astype(int)
     patients = windows["patient_id"].astype(str).to_numpy()
-    cinc_X, cinc_classes = cinc[list(FEATURES)].to_numpy(dtype=float), _classes(cinc)
+    cinc_X, cinc_classes = cinc[list(FEATURES)].to_numpy(dtype=float), classes_of(cinc)
     scored_rows = np.flatnonzero(test_grid)
     folds = splits.grouped_folds(af[scored_rows], patients[scored_rows], n_splits=n_splits,
                                  seed=seed)
@@ -229,7 +198,7 @@ def external(windows: pd.DataFrame, cinc: pd.DataFrame, test: str,
     """Trained on every CinC record (threshold from its inner out-of-fold records), scored on
     another database's windows on a 20-s grid (flutter left out); nothing tuned on them.
     ``along`` holds every window's probability, for episodes."""
-    cinc_X, cinc_classes = cinc[list(FEATURES)].to_numpy(dtype=float), _classes(cinc)
+    cinc_X, cinc_classes = cinc[list(FEATURES)].to_numpy(dtype=float), classes_of(cinc)
     names = cinc.index.to_numpy().astype(str)
     threshold = inner_threshold(cinc_X, cinc_classes, names, seed=seed)
     model = fit(cinc_X, cinc_classes, seed)
@@ -238,7 +207,7 @@ def external(windows: pd.DataFrame, cinc: pd.DataFrame, test: str,
     splits.assert_disjoint(train=np.char.add("cinc2017:", names), test=patients)
     X = windows[list(FEATURES)].to_numpy(dtype=float)
     scores = pd.DataFrame({"group": patients,
-                           "y": (_classes(windows)[rows] == AF_CLASS).astype(int),
+                           "y": (classes_of(windows)[rows] == AF_CLASS).astype(int),
                            "prob": af_prob(model, X[rows]), "threshold": threshold, "fold": 0})
     # Every window (5-s grid, flutter too), for episodes.
     along = windows[["record", "patient_id", "start_s", "label"]].assign(
@@ -253,7 +222,7 @@ def development_fit(table: pd.DataFrame, dev_fraction: float = 0.2,
     """The lever row: fit on the non-development records (threshold from their inner
     out-of-fold predictions), score the development records per record; ``features`` picks
     the columns (e.g. :data:`RHYTHM_ONLY` to measure what the atrial features add)."""
-    classes = _classes(table)
+    classes = classes_of(table)
     names = table.index.to_numpy().astype(str)
     development, rest = development_records(table["rhythm_class"], dev_fraction, seed)
     fit_rows = np.isin(names, rest)
@@ -269,7 +238,8 @@ def development_fit(table: pd.DataFrame, dev_fraction: float = 0.2,
             "train_windows": int(fit_rows.sum())}
 
 
-def _classes(table: pd.DataFrame) -> np.ndarray:
+def classes_of(table: pd.DataFrame) -> np.ndarray:
+    """The class index (:data:`ecgutils.windows.CLASS_INDEX`) of each row's ``rhythm_class``."""
     classes = table["rhythm_class"].map(CLASS_INDEX)
     if classes.isna().any():
         raise ValueError("rows without a rhythm class (N/A/O/~); rebuild the table")
@@ -292,7 +262,7 @@ def _build_cinc(params: preprocess.PreprocessParams, names: list[str], data_dir:
             rec = records.read("cinc2017", name, data_dir, params.lead, params.cinc_label_set)
         except SignalQualityError:  # a flat or NaN lead: the window build drops it too
             continue
-        rows.append(segment_features(rec.signal, rec.fs, beat_times[name], np.array([0.0]),
+        rows.append(features.segment_features(rec.signal, rec.fs, beat_times[name], np.array([0.0]),
                                      rec.duration_s)[0])
         kept.append((name, rec.label))
         durations.append(rec.duration_s)
@@ -307,7 +277,7 @@ def _build_windows(params: preprocess.PreprocessParams, manifest: pd.DataFrame, 
     for name, rows in progress(list(manifest.groupby("record", sort=False).indices.items()),
                                f"features {params.dataset}"):
         rec = records.read(params.dataset, name, data_dir, params.lead, params.cinc_label_set)
-        out[rows] = segment_features(rec.signal, rec.fs, beat_times[name],
+        out[rows] = features.segment_features(rec.signal, rec.fs, beat_times[name],
                                      manifest["start_s"].to_numpy()[rows], params.window_s)
     rows = pd.DataFrame({"window_record": manifest["record"].astype(str).to_numpy(),
                          "window_start_s": manifest["start_s"].to_numpy()})
@@ -322,4 +292,4 @@ def _as_table(entry: cache.Entry) -> pd.DataFrame:
 
 
 def _code_version() -> str:
-    return cache.code_version(atrial, beats, records, sys.modules[__name__])
+    return cache.code_version(atrial, beats, features, records, sys.modules[__name__])

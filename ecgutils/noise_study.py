@@ -145,7 +145,7 @@ class SharedScan(bundle.Bundle):
             raise ValueError("SharedScan needs at least one bundle")
         first = next(iter(members.values())).settings
         for name, member in members.items():
-            if _preprocessing(member.settings) != _preprocessing(first):
+            if member.settings.scan_key() != first.scan_key():
                 raise ValueError(f"bundle {name!r} preprocesses differently from the first: "
                                  "it cannot share its scan")
         super().__init__([model for m in members.values() for model in m.models], first)
@@ -211,14 +211,6 @@ def _scored(grids: dict[str, tuple[np.ndarray, np.ndarray]], rec: records.Record
     if rec.name not in grids:
         grids[rec.name] = external.scored_windows(rec, starts_s, window_s)
     return grids[rec.name]
-
-
-def _preprocessing(settings: bundle.Settings) -> dict[str, Any]:
-    """The settings that decide a scan's windows and features (all but the threshold and
-    the records of how the models were trained)."""
-    skip = {"threshold", "training", "versions", "commit", "episode"}
-    return {key: value for key, value in dataclasses.asdict(settings).items()
-            if key not in skip}
 
 
 def _conditions(rec: records.Record, noises: dict[str, NoiseRecord],

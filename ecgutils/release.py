@@ -1,15 +1,23 @@
 """The release bundle that ships in the package: trained on all of CinC 2017, tested outside it.
 
-``make model`` (``python -m ecgutils.release``) rebuilds it deterministically:
+``make model`` (``python -m ecgutils.release``) rebuilds it deterministically. Its kind is
+:data:`KIND`: the feature detector (``features_gb``: gradient boosting on each window's rhythm
+and atrial features, notebook 03c), which beat the CNN detector on CinC's development records
+(``benchmarks/levers.py``: F1 0.845 against 0.720) — the choice was made there, never on a
+reported fold. ``--kind cnn`` rebuilds the CNN detector of notebook 03b instead.
 
-1. **Train.** The detector recipe that notebook 03b chose on CinC development records (one
-   centred 20-s window per record at 125 Hz, waveform + RR features, AF vs rest) is fitted
-   in a record-grouped 5-fold cross-validation over *every* CinC 2017 record here. Each fold
-   model's early stopping uses validation records carved from its own training part.
-2. **Choose the threshold out of fold.** Every record is scanned by the fold model that never
-   saw it, exactly as the scanner scans (:func:`ecgutils.detect.record_probability`); the
-   decision threshold is the one maximising F1 on these out-of-fold record probabilities,
-   which are also the cross-validated metrics of the model card (bootstrap CIs over records).
+1. **Train.** A record-grouped 5-fold cross-validation over *every* CinC 2017 record here.
+   ``features_gb``: every record goes through the scanner itself
+   (:func:`ecgutils.detect.window_inputs`: 20-s windows every 10 s, band-passed at 125 Hz,
+   NeuroKit2 beats), so the models are trained on exactly the features they read in use;
+   each window is labelled with its record's class (N / A / O / ~), and each fold's threshold
+   is the F1-best on inner record-grouped out-of-fold record probabilities over its training
+   part. ``cnn``: the detector recipe 03b chose (one centred 20-s window per record), early
+   stopping on validation records carved from each training part.
+2. **Choose the threshold out of fold.** Every record is scored by the fold model that never
+   saw it, as the scanner scores it (the mean of its windows' probabilities); the decision
+   threshold is the one maximising F1 on these out-of-fold record probabilities, which are
+   also the cross-validated metrics of the model card (bootstrap CIs over records).
 3. **Bundle.** The five fold models, averaged, are the shipped model
    (:mod:`ecgutils.bundle`), with the preprocessing, threshold and fixed episode settings.
 4. **Test outside CinC.** mitdb (all 48 records) is scanned with the bundle: window metrics
@@ -33,8 +41,10 @@ import numpy as np
 import pandas as pd
 
 from ecgutils import (
+    atrial,
     beats,
     bundle,
+    cache,
     config,
     datasets,
     detect,
@@ -42,6 +52,8 @@ from ecgutils import (
     ec57,
     episodes,
     external,
+    feature_model,
+    features,
     fileio,
     metrics,
     noise_augment,
@@ -49,6 +61,8 @@ from ecgutils import (
     records,
     reporting,
     runs,
+    signal,
+    splits,
     train,
 )
 from ecgutils.progress import progress
@@ -63,6 +77,15 @@ RECIPE: dict[str, Any] = {
     "centre_only": True,
     "n_splits": 5,
 }
+# The feature detector's recipe (notebook 03c's model on the scanner's windows).
+FEATURE_RECIPE: dict[str, Any] = {
+    "model": feature_model.MODEL,
+    "boosting": feature_model.BOOSTING,
+    "rows": "every scanner window of each record (20 s every 10 s), labelled with the "
+            "record's class N / A / O / ~",
+    "n_splits": 5,
+}
+KIND = "features_gb"
 RELEASE_DIR = config.PACKAGE_DIR / "release" / "detector"
 REFERENCE_RECORDS = (("mitdb", "203"), ("cinc2017", "A00001"))
 
@@ -143,10 +166,11 @@ def data_fingerprint(entry: Any) -> str:
     return digest.hexdigest()
 
 
-def settings(threshold: float, training: dict[str, Any] | None = None) -> bundle.Settings:
+def settings(threshold: float, training: dict[str, Any] | None = None,
+             kind: str = KIND) -> bundle.Settings:
     """The scanner settings of the release: the detector's preprocessing (125 Hz, 20-s
     windows, 0.5-40 Hz zero-phase band-pass, z-scored windows, short CinC records repeated),
-    a 10-s step, and the package's default episode settings."""
+    a 10-s step, the package's default episode settings, and the features of ``kind``."""
     params = preprocess.detector_params("cinc2017")
     return bundle.Settings(
         fs=params.fs, leads=list(records.PREFERRED_LEADS), low_hz=params.low_hz,
@@ -154,12 +178,12 @@ def settings(threshold: float, training: dict[str, Any] | None = None) -> bundle
         normalisation=params.normalisation, window_s=params.window_s, step_s=STEP_S,
         short_policy=params.short_policy, min_record_s=MIN_RECORD_S, block_s=60.0,
         margin_s=5.0, aggregation="mean", threshold=float(threshold),
-        episode=asdict(episodes.EpisodeParams()), rr_features=list(beats.FEATURES),
+        episode=asdict(episodes.EpisodeParams()), rr_features=list(bundle.KINDS[kind][1]),
         label_map={"not AF (N, O, ~)": 0, "AF (A)": 1}, training=training or {},
         versions={name: reporting.package_version(name)
                   for name in ("tensorflow-cpu", "tensorflow", "keras", "numpy", "scipy",
-                               "neurokit2", "wfdb")},
-        commit=reporting.git_commit())
+                               "neurokit2", "wfdb", "scikit-learn", "skops")},
+        commit=reporting.git_commit(), kind=kind)
 
 
 # Scanner step: 10 s (two windows vote on each slot) halves the work of the 5-s grid (a 24-h
@@ -177,7 +201,7 @@ def out_of_fold(study: detector_study.DetectorStudy, data_dir: str | os.PathLike
 
     scores = study.scores.set_index("group")
     fold_bundles = [bundle.Bundle([keras.models.load_model(path, compile=False)],
-                                  settings(0.5)) for path in study.model_paths]
+                                  settings(0.5, kind="cnn")) for path in study.model_paths]
     thresholds = {fold["fold"]: fold["threshold"] for fold in study.folds}
     root = datasets.ensure_local("cinc2017", data_dir)
     labels = datasets.cinc_reference_labels("v3", data_dir)
@@ -189,6 +213,76 @@ def out_of_fold(study: detector_study.DetectorStudy, data_dir: str | os.PathLike
         rows.append({"record": name, "fold": fold, "y": int(labels[name] == "A"),
                      "prob": result.record_prob, "fold_threshold": thresholds[fold]})
     return pd.DataFrame(rows)
+
+
+def scanner_windows(data_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Step 1 (``features_gb``): every CinC record through the scanner without a model
+    (:func:`ecgutils.detect.window_inputs`); one row per window: ``record, start_s,
+    rhythm_class`` and :data:`ecgutils.features.FEATURES`. Cached (the key holds the record
+    list, the scan settings and the code)."""
+    names = preprocess.record_list(preprocess.detector_params("cinc2017"), data_dir)
+    scan = settings(0.5, kind="features_gb")
+    entry = cache.load_or_build(
+        "cinc2017-scanner-features", {"records": names, "scan": scan.scan_key()},
+        lambda: _build_scanner_windows(names, scan, data_dir),
+        code_version=cache.code_version(atrial, beats, detect, features, records, signal))
+    table = pd.DataFrame(np.asarray(entry.arrays["F"]), columns=list(features.FEATURES))
+    return pd.concat([entry.tables["rows"].reset_index(drop=True), table], axis=1)
+
+
+def _build_scanner_windows(names: list[str], scan: bundle.Settings,
+                           data_dir: str | os.PathLike | None):
+    root = datasets.ensure_local("cinc2017", data_dir)
+    labels = datasets.cinc_reference_labels("v3", data_dir)
+    rows, values = [], []
+    for name in progress(names, "scanner features cinc2017"):
+        starts, inputs = detect.window_inputs(records.read_path(root / name), scan)
+        rows.append(pd.DataFrame({"record": name, "start_s": starts,
+                                  "rhythm_class": labels[name]}))
+        values.append(inputs)
+    rows = pd.concat(rows, ignore_index=True)
+    return {"F": np.vstack(values).astype(np.float32)}, {"rows": rows}, {"n": len(rows)}
+
+
+def feature_folds(table: pd.DataFrame, seed: int = config.DEFAULT_SEED
+                  ) -> tuple[pd.DataFrame, list[Any], list[dict[str, Any]]]:
+    """Steps 1-2 (``features_gb``): record-grouped folds over the records of
+    :func:`scanner_windows`; each fold model is trained on its training records' windows,
+    with a threshold from inner record-grouped out-of-fold record probabilities over them.
+
+    Returns the out-of-fold rows (one per record: ``record, fold, y, prob,
+    fold_threshold``; ``prob`` = mean of the record's window probabilities, as the scanner
+    scores a recording), the fold models and one summary row per fold.
+    """
+    names = table["record"].astype(str).to_numpy()
+    classes = feature_model.classes_of(table)
+    X = table[list(features.FEATURES)].to_numpy(dtype=float)
+    per_record = table.groupby("record", sort=True)["rhythm_class"].first()
+    record_names = per_record.index.to_numpy().astype(str)
+    record_af = (per_record.to_numpy() == "A").astype(int)
+    folds = splits.grouped_folds(record_af, record_names, n_splits=FEATURE_RECIPE["n_splits"],
+                                 seed=seed)
+    rows, models, fold_rows = [], [], []
+    for fold in progress(folds, "release folds"):
+        own = record_names[np.concatenate([fold.train, fold.validation])]
+        held = record_names[fold.test]
+        partition = splits.assert_disjoint(train=own, test=held)
+        train_rows, test_rows = np.isin(names, own), np.isin(names, held)
+        threshold = feature_model.inner_threshold(X[train_rows], classes[train_rows],
+                                                  names[train_rows], seed=seed,
+                                                  per_group=True)
+        model = feature_model.fit(X[train_rows], classes[train_rows], seed)
+        scored = pd.DataFrame({"record": names[test_rows],
+                               "prob": feature_model.af_prob(model, X[test_rows])})
+        scored = scored.groupby("record", sort=True)["prob"].mean().reset_index()
+        scored["y"] = (per_record.loc[scored["record"]].to_numpy() == "A").astype(int)
+        rows.append(scored.assign(fold=fold.number, fold_threshold=threshold))
+        models.append(model)
+        fold_rows.append({"fold": fold.number, "partition": partition,
+                          "train_windows": int(train_rows.sum()), "threshold": threshold,
+                          "test_records": len(scored)})
+    oof = pd.concat(rows, ignore_index=True).sort_values("record", ignore_index=True)
+    return oof[["record", "fold", "y", "prob", "fold_threshold"]], models, fold_rows
 
 
 def external_mitdb(shipped: bundle.Bundle, data_dir: str | os.PathLike | None = None,
@@ -217,16 +311,38 @@ def external_mitdb(shipped: bundle.Bundle, data_dir: str | os.PathLike | None = 
 
 
 def build(profile: str = "default", data_dir: str | os.PathLike | None = None,
-          reuse: bool = True, target: Path = RELEASE_DIR) -> dict[str, Any]:
+          reuse: bool = True, target: Path = RELEASE_DIR, kind: str = KIND) -> dict[str, Any]:
     """Steps 1-5: train (or reuse) the fold models, choose the threshold out of fold, write
     the bundle into the package, test it on mitdb, write the reference outputs, the model
     card and ``reports/metrics/release.json``; returns the exported keys."""
-    import keras
-
     began = time.perf_counter()
-    study = train_folds(profile, data_dir, reuse)
-    oof = out_of_fold(study, data_dir)
+    if kind == "features_gb":
+        oof, models, folds = feature_folds(scanner_windows(data_dir),
+                                           config.resolve_params(profile)["seed"])
+        recipe, fitted = FEATURE_RECIPE, {"fold_iterations": [m.n_iter_ for m in models]}
+        protocol = ("record-grouped 5-fold CV (no patient ids are published: grouped by "
+                    "record) over every record's scanner windows; each fold's threshold from "
+                    "inner record-grouped out-of-fold record probabilities over its training "
+                    "part; the 5 fold models averaged; threshold = best F1 on the pooled "
+                    "out-of-fold record probabilities")
+    elif kind == "cnn":
+        import keras
+
+        study = train_folds(profile, data_dir, reuse)
+        oof = out_of_fold(study, data_dir)
+        models = [keras.models.load_model(path, compile=False) for path in study.model_paths]
+        folds = study.folds
+        recipe = RECIPE
+        fitted = {"epochs": study.folds[0].get("epochs") if study.folds else None}
+        protocol = ("record-grouped 5-fold CV (no patient ids are published: grouped by "
+                    "record); early stopping on validation records inside each training "
+                    "part; the 5 fold models averaged; threshold = best F1 on the pooled "
+                    "out-of-fold record probabilities")
+    else:
+        raise ValueError(f"unknown release kind {kind!r}; known: {sorted(bundle.KINDS)}")
     fileio.atomic_write_text(work_dir() / "out_of_fold.csv", oof.to_csv(index=False))
+    fileio.atomic_write_json(work_dir() / "folds.json",
+                             json.loads(json.dumps(folds, default=_plain)))
     threshold = metrics.best_threshold(oof["y"], oof["prob"])
     cv = metrics.evaluate(oof["y"], oof["prob"], oof["record"],
                           threshold=oof["fold_threshold"].to_numpy(), n_boot=1000)
@@ -236,15 +352,10 @@ def build(profile: str = "default", data_dir: str | os.PathLike | None = None,
                 f"({int(oof['y'].sum())} AF); the other 853 of its 8528 records are kept "
                 "outside the project as an independent test",
         "labels": "REFERENCE-v3.csv; AF = class A, not AF = N, O and ~",
-        "protocol": "record-grouped 5-fold CV (no patient ids are published: grouped by "
-                    "record); early stopping on validation records inside each training "
-                    "part; the 5 fold models averaged; threshold = best F1 on the pooled "
-                    "out-of-fold record probabilities",
-        "recipe": RECIPE, "epochs": study.folds[0].get("epochs") if study.folds else None,
+        "protocol": protocol, "recipe": recipe, **fitted,
         "cv_f1_at_fold_thresholds": cv["f1"], "cv_auroc": cv["auroc"],
     }
-    models = [keras.models.load_model(path, compile=False) for path in study.model_paths]
-    bundle.save(target, models, settings(threshold, training))
+    bundle.save(target, models, settings(threshold, training, kind))
     shipped = bundle.load(target)
     external = external_mitdb(shipped, data_dir)
     reference = reference_outputs(shipped, data_dir)
@@ -281,7 +392,7 @@ def save_study_bundle(study: detector_study.DetectorStudy, path: str | os.PathLi
                 "protocol": "fold models of a record-grouped CV, averaged; threshold = median "
                             "of the folds' validation thresholds"}
     models = [keras.models.load_model(p, compile=False) for p in study.model_paths]
-    return bundle.save(path, models, settings(threshold, training))
+    return bundle.save(path, models, settings(threshold, training, kind="cnn"))
 
 
 REFERENCE_FILE = "reference_outputs.json"
@@ -358,10 +469,7 @@ def model_card(shipped: bundle.Bundle, cv: dict[str, Any], at_shipped: dict[str,
         "separate).",
         "",
         "## Model",
-        f"An ensemble of {len(shipped.models)} Keras models (the 5 CinC fold models, "
-        "probabilities averaged); each a 5-block 1D CNN on a 20-s window at "
-        f"{s.fs:g} Hz beside a dense branch on {len(s.rr_features)} RR features of the beats in "
-        "the window (NeuroKit2 beat detection). Windows every "
+        _model_lines(shipped) + " Windows every "
         f"{s.step_s:g} s; a recording's AF probability is the mean over its windows; "
         f"decision threshold {s.threshold:.3f}. Episodes: {s.episode} (the package defaults, "
         f"fixed before any external result was seen). Bundle size "
@@ -413,6 +521,24 @@ def model_card(shipped: bundle.Bundle, cv: dict[str, Any], at_shipped: dict[str,
         _noise_lines(),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _model_lines(shipped: bundle.Bundle) -> str:
+    s = shipped.settings
+    if s.kind == "features_gb":
+        return (f"An ensemble of {len(shipped.models)} scikit-learn gradient-boosting models "
+                "(the 5 CinC fold models, probabilities averaged; four classes N / A / O / ~, "
+                "AF read as AF-vs-rest), with no neural network: each reads "
+                f"{len(s.rr_features)} features of a 20-s window — the RR irregularity of its "
+                "beats (NeuroKit2 beat detection) and the P wave or its absence in its median "
+                f"beat (`ecgutils.features`), on the signal band-passed and resampled to "
+                f"{s.fs:g} Hz. Chosen over the CNN detector on CinC development records "
+                "(`benchmarks/levers.py`, rows `features_gb` and `detector` in "
+                "`reports/benchmarks-levers.md`), never on a reported fold.")
+    return (f"An ensemble of {len(shipped.models)} Keras models (the 5 CinC fold models, "
+            "probabilities averaged); each a 5-block 1D CNN on a 20-s window at "
+            f"{s.fs:g} Hz beside a dense branch on {len(s.rr_features)} RR features of the "
+            "beats in the window (NeuroKit2 beat detection).")
 
 
 def release_table(cv: dict[str, Any], external: dict[str, Any]) -> pd.DataFrame:
@@ -485,6 +611,9 @@ if __name__ == "__main__":
     parser.add_argument("--retrain", action="store_true",
                         help="train the fold models even when matching ones are at hand")
     parser.add_argument("--data-dir")
+    parser.add_argument("--kind", default=KIND, choices=sorted(bundle.KINDS),
+                        help=f"what to ship (default {KIND})")
     args = parser.parse_args()
-    for key, value in build(args.profile, args.data_dir, reuse=not args.retrain).items():
+    for key, value in build(args.profile, args.data_dir, reuse=not args.retrain,
+                            kind=args.kind).items():
         print(f"{key}: {value}")

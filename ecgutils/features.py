@@ -1,0 +1,67 @@
+"""The 27 window features of the feature detector: rhythm and atrial activity (NumPy/SciPy).
+
+What a cardiologist reads off a strip, as numbers, per window ``[start, start + window_s)``:
+
+* :data:`ecgutils.beats.FEATURES` (11) — the RR irregularity of the window's beats;
+* :data:`RR_EXTRA` (6) — a few more RR statistics (:func:`rr_extra`);
+* :data:`ecgutils.atrial.FEATURES` (10) — the P wave, or its absence, in the median beat.
+
+One pure function (:func:`segment_features`) serves the study (notebook 03c, on the raw lead)
+and the scanner (:mod:`ecgutils.detect`, on its band-passed signal), so a model trained on the
+scanner's rows sees in use exactly what it saw in training.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ecgutils import atrial, beats
+
+RR_EXTRA = ("rr_n", "rr_min_rel", "rr_max_rel", "drr_rel10", "drr_rel20", "rr_iqr_rel")
+FEATURES = beats.FEATURES + RR_EXTRA + atrial.FEATURES
+RHYTHM_ONLY = beats.FEATURES + RR_EXTRA
+
+
+def segment_features(signal_mv: np.ndarray, fs: float, beat_times_s: np.ndarray,
+                     starts_s: np.ndarray, window_s: float,
+                     filtered: bool = False, t0_s: float = 0.0) -> np.ndarray:
+    """:data:`FEATURES` of windows ``[start, start + window_s)`` of one lead.
+
+    ``filtered``: the lead is already band-passed (zero phase, e.g. the scanner's 0.5-40 Hz),
+    so :func:`ecgutils.atrial.window_features` reads it as it is — each window's features
+    then depend on that window's samples only. ``t0_s``: the time of ``signal_mv``'s first
+    sample (beat times and starts are on the recording's clock).
+
+    Returns
+    -------
+    ndarray of float32, shape (n_windows, len(FEATURES))
+    """
+    starts_s = np.asarray(starts_s, dtype=float)
+    return np.hstack([beats.window_features(beat_times_s, starts_s, window_s),
+                      rr_extra(beat_times_s, starts_s, window_s),
+                      atrial.window_features(signal_mv, fs, beat_times_s, starts_s, window_s,
+                                             filtered=filtered, t0_s=t0_s)])
+
+
+def rr_extra(beat_times_s: np.ndarray, starts_s: np.ndarray, window_s: float) -> np.ndarray:
+    """:data:`RR_EXTRA` per window: the count of kept RR intervals, the shortest and longest
+    relative to the median, the shares of successive differences above 10 % and 20 % of the
+    RR, and the interquartile range relative to the median (zero below
+    :data:`ecgutils.beats.MIN_RR` intervals)."""
+    beat_times_s = np.sort(np.asarray(beat_times_s, dtype=float))
+    starts_s = np.asarray(starts_s, dtype=float)
+    out = np.zeros((starts_s.size, len(RR_EXTRA)), dtype=np.float32)
+    first = np.searchsorted(beat_times_s, starts_s, side="left")
+    last = np.searchsorted(beat_times_s, starts_s + window_s, side="left")
+    for row, (lo, hi) in enumerate(zip(first.tolist(), last.tolist(), strict=True)):
+        rr = np.diff(beat_times_s[lo:hi])
+        rr = rr[(rr >= beats.RR_RANGE_S[0]) & (rr <= beats.RR_RANGE_S[1])]
+        if rr.size < beats.MIN_RR:
+            continue
+        median = np.median(rr)
+        relative_change = np.abs(np.diff(rr)) / rr[1:]
+        q75, q25 = np.percentile(rr, [75, 25])
+        out[row] = (rr.size, rr.min() / median, rr.max() / median,
+                    np.mean(relative_change > 0.1), np.mean(relative_change > 0.2),
+                    (q75 - q25) / median)
+    return out
