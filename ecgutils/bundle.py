@@ -27,6 +27,7 @@ import math
 import os
 import shutil
 import tempfile
+import zipfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -319,7 +320,7 @@ def _write_model(model: Any, file: Path, settings: Settings) -> None:
     if settings.kind == "features_gb":
         import skops.io
 
-        skops.io.dump(model, file)
+        skops.io.dump(model, file, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
         return
     import keras
 

@@ -220,20 +220,33 @@ def development_fit(table: pd.DataFrame, dev_fraction: float = 0.2,
                     seed: int = config.DEFAULT_SEED,
                     features: tuple[str, ...] = FEATURES) -> dict[str, Any]:
     """The lever row: fit on the non-development records (threshold from their inner
-    out-of-fold predictions), score the development records per record; ``features`` picks
-    the columns (e.g. :data:`RHYTHM_ONLY` to measure what the atrial features add)."""
+    out-of-fold record predictions), score the development records per record; ``features``
+    picks the columns (e.g. :data:`RHYTHM_ONLY` to measure what the atrial features add).
+
+    ``table`` has one row per record (:func:`cinc_table`, records as index) or one row per
+    window with a ``record`` column (the scanner's windows,
+    :func:`ecgutils.release.scanner_windows`): a record is then scored, and thresholded, as
+    the mean of its windows' probabilities, as the scanner scores it.
+    """
     classes = classes_of(table)
-    names = table.index.to_numpy().astype(str)
-    development, rest = development_records(table["rhythm_class"], dev_fraction, seed)
+    names = (table["record"] if "record" in table.columns else table.index
+             ).to_numpy().astype(str)
+    per_record = pd.Series(table["rhythm_class"].to_numpy(), index=names)
+    per_record = per_record[~per_record.index.duplicated()]
+    windows = len(per_record) < len(names)
+    development, rest = development_records(per_record, dev_fraction, seed)
     fit_rows = np.isin(names, rest)
     dev_rows = np.isin(names, development)
     splits.assert_disjoint(train=names[fit_rows], test=names[dev_rows])
     X = table[list(features)].to_numpy(dtype=float)
-    threshold = inner_threshold(X[fit_rows], classes[fit_rows], names[fit_rows], seed=seed)
+    threshold = inner_threshold(X[fit_rows], classes[fit_rows], names[fit_rows], seed=seed,
+                                per_group=windows)
     model = fit(X[fit_rows], classes[fit_rows], seed)
     scores = pd.DataFrame({"group": names[dev_rows],
                            "y": (classes[dev_rows] == AF_CLASS).astype(int),
-                           "prob": af_prob(model, X[dev_rows]), "n_windows": 1})
+                           "prob": af_prob(model, X[dev_rows])})
+    scores = scores.groupby("group", sort=True).agg(
+        y=("y", "max"), prob=("prob", "mean"), n_windows=("prob", "size")).reset_index()
     return {"scores": scores, "threshold": threshold, "epochs": model.n_iter_,
             "train_windows": int(fit_rows.sum())}
 

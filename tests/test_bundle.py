@@ -16,13 +16,13 @@ import keras
 import numpy as np
 import pytest
 
-from ecgutils import beats, bundle, models, release, train
+from ecgutils import beats, bundle, features, models, release, train
 from ecgutils.bundle import BundleError
 
 
 def make_settings(**changes) -> bundle.Settings:
-    """The release's settings (:func:`ecgutils.release.settings`) with ``changes``."""
-    return dataclasses.replace(release.settings(0.545), **changes)
+    """The CNN release's settings (:func:`ecgutils.release.settings`) with ``changes``."""
+    return dataclasses.replace(release.settings(0.545, kind="cnn"), **changes)
 
 
 def _detector(input_samples: int = 2500, n_rr: int = len(beats.FEATURES)) -> keras.Model:
@@ -205,7 +205,10 @@ def test_a_save_replaces_an_existing_bundle(tmp_path, saved, model):
 
 
 @pytest.mark.parametrize("changes, problem", [
-    ({"schema": 2}, "schema 2"),
+    ({"schema": 3}, "schema 3"),
+    ({"schema": 1, "kind": "features_gb"}, "schema 1"),
+    ({"kind": "svm"}, "kind 'svm'"),
+    ({"rr_features": list(features.FEATURES)}, "RR features"),  # a cnn reads beats' only
     ({"normalisation": "minmax"}, "normalisation 'minmax'"),
     ({"short_policy": "pad"}, "short_policy 'pad'"),
     ({"aggregation": "max"}, "aggregation 'max'"),
@@ -257,7 +260,7 @@ def test_load_refuses_settings_that_are_not_a_json_object(tmp_path, saved, text,
 @pytest.mark.parametrize("edit, problem", [
     (lambda v: v.update(dropout=0.3), r"unknown setting\(s\) \['dropout'\], missing \[\]"),
     (lambda v: v.pop("threshold"), r"unknown setting\(s\) \[\], missing \['threshold'\]"),
-    (lambda v: v.update(schema=2), "schema 2 .this code reads schema 1"),
+    (lambda v: v.update(schema=3), r"schema 3 .this code reads schemas \[1, 2\]"),
     (lambda v: v.update(rr_features=v["rr_features"][:-1]), "RR features"),
     (lambda v: v.update(rr_features=["rr_mean"] + v["rr_features"][1:]), "RR features"),
     (lambda v: v.update(threshold="high"), "preprocessing.json"),
@@ -313,4 +316,70 @@ def test_load_refuses_non_finite_window_settings(tmp_path, saved, key, value):
     path = _copy(saved, tmp_path)
     _rewrite_settings(path, lambda v: v.update({key: value}))
     with pytest.raises(BundleError, match=key):
+        bundle.load(path)
+
+
+def test_a_schema_1_bundle_still_loads_as_a_cnn(tmp_path, saved, model, inputs):
+    path = _copy(saved, tmp_path)
+    _rewrite_settings(path, lambda v: (v.pop("kind"), v.update(schema=1)))
+    loaded = bundle.load(path)
+    assert loaded.settings.kind == "cnn"
+    np.testing.assert_allclose(loaded.predict(inputs["ecg"], inputs["rr"]),
+                               bundle.load(saved).predict(inputs["ecg"], inputs["rr"]))
+
+
+# --- features_gb bundles (scikit-learn models stored with skops) ----------------------------
+
+
+@pytest.fixture(scope="module")
+def booster():
+    """A four-class gradient boosting fitted to random numbers (storage only)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, len(features.FEATURES)))
+    return HistGradientBoostingClassifier(max_iter=5, random_state=0).fit(
+        X, rng.integers(0, 4, size=400))
+
+
+def _gb_settings() -> bundle.Settings:
+    return release.settings(0.4, kind="features_gb")
+
+
+def test_a_features_bundle_round_trips_without_pickle(tmp_path, booster):
+    path = bundle.save(tmp_path / "gb", [booster, booster], _gb_settings())
+    assert sorted(p.name for p in path.glob("model_*")) == ["model_0.skops", "model_1.skops"]
+    loaded = bundle.load(path)
+    rr = np.random.default_rng(1).normal(size=(6, len(features.FEATURES)))
+    expected = booster.predict_proba(rr)[:, list(booster.classes_).index(bundle.AF_CLASS)]
+    np.testing.assert_allclose(loaded.predict(None, rr), expected)
+    assert loaded.predict(None, rr[:0]).shape == (0,)
+
+
+def test_a_features_bundle_refuses_the_wrong_model(tmp_path, booster, model):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.default_rng(0)
+    narrow = HistGradientBoostingClassifier(max_iter=2).fit(rng.normal(size=(50, 5)),
+                                                            rng.integers(0, 4, 50))
+    with pytest.raises(BundleError, match="reads 5 features"):
+        bundle.save(tmp_path / "narrow", [narrow], _gb_settings())
+    no_af = HistGradientBoostingClassifier(max_iter=2).fit(
+        rng.normal(size=(50, len(features.FEATURES))), rng.choice([0, 2, 3], 50))
+    with pytest.raises(BundleError, match="AF class 1"):
+        bundle.save(tmp_path / "no_af", [no_af], _gb_settings())
+    path = bundle.save(tmp_path / "gb", [booster], _gb_settings())
+    (path / "model_0.skops").write_bytes(b"\x00not a zip" * 50)
+    with pytest.raises(BundleError, match="model_0.skops is damaged or not a skops file"):
+        bundle.load(path)
+    (path / "model_0.skops").unlink()
+    model.save(path / "model_0.keras")  # a Keras model in a features bundle
+    with pytest.raises(BundleError, match=r"holds no model_\*\.skops \(kind features_gb\)"):
+        bundle.load(path)
+
+
+def test_a_features_bundle_refuses_untrusted_types(tmp_path, booster, monkeypatch):
+    path = bundle.save(tmp_path / "gb", [booster], _gb_settings())
+    monkeypatch.setattr(bundle, "SKOPS_TRUSTED", ())
+    with pytest.raises(BundleError, match="types this code does not trust.*TreePredictor"):
         bundle.load(path)

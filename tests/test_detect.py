@@ -47,8 +47,8 @@ ERROR_PREFIX = "ecg-af scan: error:"
 
 
 def make_settings(**changes) -> bundle.Settings:
-    """The release's settings (:func:`ecgutils.release.settings`) with ``changes``."""
-    return dataclasses.replace(release.settings(0.5), **changes)
+    """The CNN release's settings (:func:`ecgutils.release.settings`) with ``changes``."""
+    return dataclasses.replace(release.settings(0.5, kind="cnn"), **changes)
 
 
 # Hysteresis 0 and a merge gap: several episodes per record, so offsets happen mid-record.
@@ -259,6 +259,64 @@ def test_stream_equals_batch(name, chunk_s, choppy, recs, batch, test_bundle, ch
     _check_events(live, s, chunk_s)
     with pytest.raises(ValueError, match="closed"):
         stream.push(np.zeros(10))
+
+
+@pytest.fixture(scope="module")
+def features_bundle(recs) -> bundle.Bundle:
+    """A features_gb bundle: gradient boosting fitted to the scanner's own features of mitdb
+    201 and 203 with the windows' AF labels from the reference rhythm (agreement tests only),
+    its threshold at the mean window probability of 201."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    settings = release.settings(0.5, kind="features_gb")
+    X, y = [], []
+    for rec in recs.values():
+        starts, inputs = detect.window_inputs(rec, settings)
+        af = np.zeros(starts.size, dtype=int)
+        for interval in rec.rhythm:
+            if interval.label == rhythm.AF:
+                middle = starts + settings.window_s / 2
+                af |= ((middle >= interval.start_s) & (middle < interval.end_s)).astype(int)
+        X.append(inputs)
+        y.append(af)
+    model = HistGradientBoostingClassifier(max_iter=20, random_state=0).fit(
+        np.vstack(X), np.concatenate(y))
+    probe = bundle.Bundle([model], settings)
+    threshold = float(np.mean(detect.analyse(recs["201"], probe).prob))
+    return bundle.Bundle([model], dataclasses.replace(settings, threshold=threshold))
+
+
+def test_features_bundle_reads_what_window_inputs_gives(recs, features_bundle):
+    rec = recs["201"]
+    result = detect.analyse(rec, features_bundle)
+    starts, inputs = detect.window_inputs(rec, features_bundle.settings)
+    assert np.array_equal(result.starts_s, starts)
+    assert inputs.shape == (starts.size, len(features_bundle.settings.rr_features))
+    np.testing.assert_array_equal(result.prob, features_bundle.predict(None, inputs))
+    assert result.prob.min() < features_bundle.settings.threshold < result.prob.max()
+
+
+@pytest.mark.parametrize("chunk_s", [1.0, 7.3])
+def test_features_bundle_stream_equals_batch(chunk_s, recs, features_bundle):
+    """The atrial features of a window come from that window's samples only, on the
+    recording's clock: the stream's pieces of signal give exactly the batch's numbers."""
+    rec = recs["201"]
+    whole = detect.analyse(rec, features_bundle)
+    live, _ = detect.stream_record(rec, features_bundle, chunk_s)
+    assert np.array_equal(live.starts_s, whole.starts_s)
+    assert np.array_equal(live.prob, whole.prob)
+    assert live.episodes == whole.episodes and whole.episodes
+
+
+def test_features_bundle_on_a_short_cinc_record(cinc_root, features_bundle):
+    names = (cinc_root / "RECORDS").read_text().split()[:400]
+    short = next(name for name in names
+                 if 9 * 300 <= wfdb.rdheader(str(cinc_root / name)).sig_len < 6000)
+    rec = records.read_path(cinc_root / short)
+    starts, inputs = detect.window_inputs(rec, features_bundle.settings)
+    assert np.array_equal(starts, [0.0])
+    named = dict(zip(features_bundle.settings.rr_features, inputs[0], strict=True))
+    assert named["n_beats"] >= 4  # the atrial features read the record's own beats
 
 
 def test_stream_events_arrive_while_the_record_plays(recs, choppy_bundle):

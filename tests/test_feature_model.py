@@ -1,11 +1,11 @@
-"""The feature model (ecgutils.feature_model): its RR additions on synthetic beat times, and its
-protocols on real CinC 2017 and mitdb records (disjoint splits, the right rows scored)."""
+"""The feature model (ecgutils.feature_model): its protocols on real CinC 2017 and mitdb records
+(disjoint splits, the right rows scored)."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from ecgutils import atrial, beats, detector_study, feature_model, preprocess
+from ecgutils import detector_study, feature_model, preprocess
 
 
 @pytest.fixture(scope="module")
@@ -18,34 +18,6 @@ def mitdb(mitdb_root):
     params = preprocess.detector_params("mitdb", records=("100", "119", "201", "202", "203",
                                                          "210"))
     return feature_model.window_table(preprocess.build(params), params)
-
-
-def test_rr_extra_of_a_regular_rhythm_and_of_one_premature_beat():
-    regular = np.arange(0, 30, 0.8)
-    values = feature_model.rr_extra(regular, np.array([0.0]), 30.0)[0]
-    named = dict(zip(feature_model.RR_EXTRA, values, strict=True))
-    assert named["rr_n"] == regular.size - 1
-    assert named["rr_min_rel"] == pytest.approx(1.0) and named["rr_max_rel"] == pytest.approx(1.0)
-    assert named["drr_rel10"] == 0 and named["drr_rel20"] == 0
-    assert named["rr_iqr_rel"] == pytest.approx(0.0, abs=1e-9)
-    premature = np.sort(np.append(regular[regular != 12.0], 11.6))  # short-long pair at 11.6
-    named = dict(zip(feature_model.RR_EXTRA,
-                     feature_model.rr_extra(premature, np.array([0.0]), 30.0)[0], strict=True))
-    assert named["rr_min_rel"] == pytest.approx(0.4 / 0.8)
-    # RR 0.8, ..., 0.4, 1.2, 0.8, ...: three successive changes above 20 % of the later RR.
-    assert named["drr_rel20"] == pytest.approx(3 / (regular.size - 2))
-    assert not feature_model.rr_extra(regular[:4], np.array([0.0]), 30.0).any()
-
-
-def test_segment_features_are_the_rhythm_and_the_atrial_features_side_by_side():
-    t = np.arange(0, 30, 1 / 250)
-    beat_s = np.arange(1.0, 29.0, 0.8)
-    x = sum(np.exp(-0.5 * ((t - r) / 0.012) ** 2) for r in beat_s)
-    values = feature_model.segment_features(x, 250.0, beat_s, np.array([0.0, 10.0]), 20.0)
-    assert values.shape == (2, len(feature_model.FEATURES))
-    assert feature_model.FEATURES == beats.FEATURES + feature_model.RR_EXTRA + atrial.FEATURES
-    np.testing.assert_array_equal(values[:, :len(beats.FEATURES)],
-                                  beats.window_features(beat_s, np.array([0.0, 10.0]), 20.0))
 
 
 def test_the_cinc_table_has_one_row_per_record_and_is_cached(cinc):

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from ecgutils import beats, bundle, detect, preprocess, records, release
+from ecgutils import bundle, detect, features, preprocess, records, release
 
 
 @pytest.fixture(scope="module")
@@ -20,23 +20,26 @@ def shipped() -> bundle.Bundle:
 def test_packaged_bundle_is_small_and_complete(shipped):
     files = {path.name for path in release.RELEASE_DIR.iterdir()}
     assert {"preprocessing.json", "MODEL_CARD.md", release.REFERENCE_FILE} <= files
-    assert len(shipped.models) == release.RECIPE["n_splits"]
+    assert shipped.settings.kind == release.KIND
+    assert len(shipped.models) == 1  # one model on every record (a fold ensemble: 5x the size)
     assert shipped.size_bytes() <= 5_000_000
-    for model in shipped.models:  # saved without optimiser state: about 0.54 MB each
-        assert getattr(model, "optimizer", None) is None
-        assert (release.RELEASE_DIR / "model_0.keras").stat().st_size < 700_000
+    assert not list(release.RELEASE_DIR.glob("*.keras"))  # nothing of another kind
+    for model in shipped.models:  # the recipe's boosting
+        assert model.get_params()["learning_rate"] == \
+            release.FEATURE_RECIPE["boosting"]["learning_rate"]
+        assert model.n_features_in_ == len(features.FEATURES)
 
 
 def test_packaged_settings_are_what_the_code_builds(shipped):
     s = shipped.settings
-    expected = release.settings(s.threshold, s.training)
+    expected = release.settings(s.threshold, s.training, s.kind)
     same = {field.name for field in dataclasses.fields(s)} - {"versions", "commit"}
     assert {name: getattr(s, name) for name in same} == \
         {name: getattr(expected, name) for name in same}
     params = preprocess.detector_params("cinc2017")
     assert (s.fs, s.window_s, s.low_hz, s.high_hz) == (params.fs, params.window_s,
                                                        params.low_hz, params.high_hz)
-    assert s.rr_features == list(beats.FEATURES)
+    assert s.rr_features == list(features.FEATURES)
     assert 0 < s.threshold < 1
     assert "853" in s.training["data"]  # the held-out CinC records are named as such
 
