@@ -44,9 +44,11 @@ nbval: install
 		$(PY) -m pytest -q --nbval-lax -p no:cacheprovider notebooks/
 
 ## Rebuild the release bundle shipped in ecgutils/release/detector (trains on all of CinC
-## 2017; reuses matching fold models in reports/models/release unless RETRAIN=1).
+## 2017; KIND=cnn builds the CNN detector instead of the feature detector, reusing matching
+## fold models in reports/models/release unless RETRAIN=1).
 model: install
-	$(PY) -m ecgutils.release --profile $(PROFILE) $(if $(RETRAIN),--retrain,)
+	$(PY) -m ecgutils.release --profile $(PROFILE) $(if $(RETRAIN),--retrain,) \
+		$(if $(KIND),--kind $(KIND),)
 
 ## The study's costs on this machine: reports/benchmarks.md and .json (throughputs per model,
 ## peak RSS at 1x/4x/16x the input, notebook wall times of the published default run, the
