@@ -1,11 +1,12 @@
-"""Noise augmentation in training, measured: the release recipe without and with it.
+"""Noise augmentation in training, measured: the CNN release recipe without and with it.
 
     .venv/bin/python benchmarks/noise_augmentation.py [--epochs N] [--cinc-records N]
 
 Two arms, the same CinC 2017 records, folds and seeds (``ecgutils.release.train_folds``):
 
-* ``release`` — the shipped recipe: its fold models in ``reports/models/release/`` are reused
-  when their stamp (data fingerprint, settings) matches, never overwritten;
+* ``release`` — the CNN release recipe (``make model KIND=cnn``; the package now ships the
+  feature detector): its fold models in ``reports/models/release/`` are reused when their
+  stamp (data fingerprint, settings) matches, never overwritten;
 * ``noise_aug`` — the same, with :class:`ecgutils.noise_augment.NoiseAugmentation`'s defaults:
   half of the records' training windows replaced by a noisy copy (NSTDB ``bw`` or ``ma`` from
   the *training* segment of the noise record, SNR uniform in −6 … 24 dB, nst's definition,
@@ -159,7 +160,7 @@ def fold_models(study: detector_study.DetectorStudy) -> list:
 def cinc_out_of_fold(studies: dict[str, detector_study.DetectorStudy]) -> pd.DataFrame:
     """Every CinC record scanned once by its fold's models of both arms (one shared scan):
     ``record, fold, y, prob_<arm>, fold_threshold_<arm>``."""
-    settings = release.settings(0.5)
+    settings = release.settings(0.5, kind="cnn")
     loaded = {arm: fold_models(study) for arm, study in studies.items()}
     scans = [noise_study.SharedScan({arm: bundle.Bundle([loaded[arm][k]], settings)
                                      for arm in studies}) for k in range(len(loaded["release"]))]
@@ -301,7 +302,8 @@ def decide(clean: dict, noisy: pd.DataFrame) -> dict:
 def mitdb_under_noise(studies, clean: dict, names: list[str]) -> pd.DataFrame:
     """Each arm as a bundle (fold models averaged, its out-of-fold threshold) on mitdb, clean
     and with notebook 08's test noise, in one shared scan per condition."""
-    bundles = {arm: bundle.Bundle(fold_models(study), release.settings(clean[arm]["threshold"]))
+    bundles = {arm: bundle.Bundle(fold_models(study),
+                                  release.settings(clean[arm]["threshold"], kind="cnn"))
                for arm, study in studies.items()}
     noises = noise_study.noise_records(seed=config.resolve_params("default")["seed"])
     return noise_study.scan_conditions(bundles, names, {n: noises[n] for n in NOISES}, SNRS_DB)
@@ -311,10 +313,7 @@ def mitdb_under_noise(studies, clean: dict, names: list[str]) -> pd.DataFrame:
 
 
 def report_payload(args, studies, clean, noisy, decision, mitdb, timings, oof) -> dict:
-    shipped = release.RELEASE_DIR / "preprocessing.json"  # the bundle's settings
-    shipped_threshold = (json.loads(shipped.read_text()).get("threshold")
-                         if shipped.is_file() else None)
-    previous = release.work_dir() / "out_of_fold.csv"
+    previous = release.work_dir("cnn") / "out_of_fold.csv"  # the last `make model KIND=cnn`
     same_as_build = None
     if previous.is_file() and args.epochs is None:
         before = pd.read_csv(previous, dtype={"record": str}).set_index("record")["prob"]
@@ -335,7 +334,6 @@ def report_payload(args, studies, clean, noisy, decision, mitdb, timings, oof) -
                   for arm, study in studies.items()},
         "cinc_out_of_fold": clean,
         "cinc_out_of_fold_release_vs_last_build_max_abs_diff": same_as_build,
-        "shipped_bundle_threshold": shipped_threshold,
         "cinc_under_training_noise": {"records": int(args.cinc_records), "seed": EVAL_SEED,
                                       "rows": [{k: _plain(v) for k, v in row.items()}
                                                for row in noisy.to_dict("records")]},
@@ -376,9 +374,8 @@ def markdown(p: dict) -> str:
               f"{gap['auroc'][0]:+.3f} [{gap['auroc'][1]:+.3f}, {gap['auroc'][2]:+.3f}]."]
     if p["cinc_out_of_fold_release_vs_last_build_max_abs_diff"] is not None:
         lines.append(f"The release arm's out-of-fold probabilities differ from the last `make "
-                     f"model` build's by at most "
-                     f"{p['cinc_out_of_fold_release_vs_last_build_max_abs_diff']:.1e}; shipped "
-                     f"threshold {p['shipped_bundle_threshold']}.")
+                     f"model KIND=cnn` build's by at most "
+                     f"{p['cinc_out_of_fold_release_vs_last_build_max_abs_diff']:.1e}.")
     n = p["cinc_under_training_noise"]
     lines += ["", "## CinC 2017 out of fold under training-segment noise (the basis of the "
               "choice)", "",

@@ -91,9 +91,9 @@ RELEASE_DIR = config.PACKAGE_DIR / "release" / "detector"
 REFERENCE_RECORDS = (("mitdb", "203"), ("cinc2017", "A00001"))
 
 
-def work_dir() -> Path:
-    """Fold models and the out-of-fold tables of the last build (not shipped)."""
-    return config.reports_dir() / "models" / "release"
+def work_dir(kind: str = "cnn") -> Path:
+    """Fold models and the out-of-fold tables of the last build of ``kind`` (not shipped)."""
+    return config.reports_dir() / "models" / ("release" if kind == "cnn" else f"release_{kind}")
 
 
 def train_folds(profile: str = "default", data_dir: str | os.PathLike | None = None,
@@ -216,12 +216,14 @@ def out_of_fold(study: detector_study.DetectorStudy, data_dir: str | os.PathLike
     return pd.DataFrame(rows)
 
 
-def scanner_windows(data_dir: str | os.PathLike | None = None) -> pd.DataFrame:
-    """Step 1 (``features_gb``): every CinC record through the scanner without a model
-    (:func:`ecgutils.detect.window_inputs`); one row per window: ``record, start_s,
-    rhythm_class`` and :data:`ecgutils.features.FEATURES`. Cached (the key holds the record
-    list, the scan settings and the code)."""
-    names = preprocess.record_list(preprocess.detector_params("cinc2017"), data_dir)
+def scanner_windows(data_dir: str | os.PathLike | None = None,
+                    max_records: int | None = None) -> pd.DataFrame:
+    """Step 1 (``features_gb``): every CinC record (or the first ``max_records``) through the
+    scanner without a model (:func:`ecgutils.detect.window_inputs`); one row per window:
+    ``record, start_s, rhythm_class`` and :data:`ecgutils.features.FEATURES`. Cached (the key
+    holds the record list, the scan settings and the code)."""
+    names = preprocess.record_list(
+        preprocess.detector_params("cinc2017", max_records=max_records), data_dir)
     scan = settings(0.5, kind="features_gb")
     entry = cache.load_or_build(
         "cinc2017-scanner-features", {"records": names, "scan": scan.scan_key()},
@@ -347,8 +349,8 @@ def build(profile: str = "default", data_dir: str | os.PathLike | None = None,
                     "out-of-fold record probabilities")
     else:
         raise ValueError(f"unknown release kind {kind!r}; known: {sorted(bundle.KINDS)}")
-    fileio.atomic_write_text(work_dir() / "out_of_fold.csv", oof.to_csv(index=False))
-    fileio.atomic_write_json(work_dir() / "folds.json",
+    fileio.atomic_write_text(work_dir(kind) / "out_of_fold.csv", oof.to_csv(index=False))
+    fileio.atomic_write_json(work_dir(kind) / "folds.json",
                              json.loads(json.dumps(folds, default=_plain)))
     threshold = metrics.best_threshold(oof["y"], oof["prob"])
     cv = metrics.evaluate(oof["y"], oof["prob"], oof["record"],

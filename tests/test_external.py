@@ -13,7 +13,7 @@ from ecgutils import beats, bundle, external, models, release, reporting, splits
 def tiny_bundle(tmp_path_factory) -> bundle.Bundle:
     train.seed_all(0)
     model = models.detector(input_samples=2500, n_rr_features=len(beats.FEATURES), n_classes=1)
-    settings = release.settings(0.5)
+    settings = release.settings(0.5, kind="cnn")
     return bundle.load(bundle.save(tmp_path_factory.mktemp("b") / "tiny", [model], settings))
 
 

@@ -7,9 +7,10 @@ import dataclasses
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from ecgutils import bundle, detect, features, preprocess, records, release
+from ecgutils import bundle, detect, feature_model, features, preprocess, records, release
 
 
 @pytest.fixture(scope="module")
@@ -61,3 +62,23 @@ def test_scan_uses_the_packaged_bundle_by_default(mitdb_root, tmp_path):
     assert table.loc[0, "record_prob"] == pytest.approx(
         reference["mitdb/203"]["record_prob"], abs=1e-4)
     assert (tmp_path / "203.afx").is_file()
+
+
+def test_feature_folds_score_each_record_once_by_a_model_that_never_saw_it(cinc_root):
+    table = release.scanner_windows(max_records=300)
+    assert table["record"].nunique() == 300
+    assert (table.groupby("record")["start_s"].min() == 0).all()
+    oof, models, folds = release.feature_folds(table)
+    assert sorted(oof["record"]) == sorted(table["record"].unique())
+    assert len(models) == len(folds) == release.FEATURE_RECIPE["n_splits"]
+    assert all(fold["partition"].startswith("disjoint") for fold in folds)
+    # A record's probability is the mean of its windows' under its own fold's model.
+    row = oof.iloc[7]
+    windows = table[table["record"] == row["record"]]
+    X = windows[list(features.FEATURES)].to_numpy(dtype=float)
+    expected = feature_model.af_prob(models[int(row["fold"])], X).mean()
+    assert row["prob"] == pytest.approx(expected)
+    assert set(oof["y"]) == {0, 1} and oof["fold_threshold"].between(0, 1).all()
+    # Deterministic: the same folds, models and probabilities again.
+    again, _, _ = release.feature_folds(table)
+    pd.testing.assert_frame_equal(oof, again)
