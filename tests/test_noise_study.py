@@ -60,10 +60,20 @@ def test_run_scores_clean_as_a_plain_scan_and_noise_lowers_snr(noises, mitdb_roo
     assert "mitdb.release.noise_ma_0db.f1" in keys and "mitdb.cosen.clean.f1" in keys
 
 
+def _other_model(shipped: bundle.Bundle, rec: records.Record):
+    """A second, smaller gradient boosting fitted to the shipped model's own four-class
+    calls on ``rec``'s windows: the same features, other probabilities."""
+    from sklearn.base import clone
+
+    _, inputs = detect.window_inputs(rec, shipped.settings)
+    calls = shipped.models[0].predict(inputs)
+    return clone(shipped.models[0]).set_params(max_iter=10).fit(inputs, calls)
+
+
 def test_shared_scan_gives_each_bundle_what_its_own_scan_gives(mitdb_root):
     shipped = detect.packaged_bundle()
-    one = bundle.Bundle(shipped.models[:1], shipped.settings)
     rec = records.read_path(mitdb_root / "201")
+    one = bundle.Bundle([_other_model(shipped, rec)], shipped.settings)
     result, probs = noise_study.SharedScan({"all": shipped, "one": one}).analyse(rec)
     np.testing.assert_allclose(probs["all"], detect.analyse(rec, shipped).prob, atol=1e-6)
     np.testing.assert_allclose(probs["one"], detect.analyse(rec, one).prob, atol=1e-6)
@@ -74,7 +84,8 @@ def test_shared_scan_gives_each_bundle_what_its_own_scan_gives(mitdb_root):
 def test_scan_conditions_scores_each_bundle_as_run_does(noises, mitdb_root):
     _, found = noises
     shipped = detect.packaged_bundle()
-    one = bundle.Bundle(shipped.models[:1], dataclasses.replace(shipped.settings, threshold=0.3))
+    one = bundle.Bundle([_other_model(shipped, records.read_path(mitdb_root / "201"))],
+                        dataclasses.replace(shipped.settings, threshold=0.3))
     table = noise_study.scan_conditions({"release": shipped, "one": one}, ["201"],
                                         {"ma": found["ma"]}, snrs_db=(0,))
     alone = noise_study.run(shipped, ["201"], {"ma": found["ma"]}, snrs_db=(0,))
