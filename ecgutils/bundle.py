@@ -36,7 +36,6 @@ import numpy as np
 
 from ecgutils import beats, episodes, features, signal
 from ecgutils.errors import ECGDataError
-from ecgutils.windows import CLASS_INDEX
 
 # Schema 2 added ``kind``; a schema-1 bundle is a ``cnn`` bundle.
 SCHEMA = 2
@@ -49,7 +48,7 @@ SHORT_POLICIES = ("wrap", "error")
 KINDS = {"cnn": ("keras", beats.FEATURES), "features_gb": ("skops", features.FEATURES)}
 # The only types a features_gb model file may hold beyond what skops trusts by default.
 SKOPS_TRUSTED = ("sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",)
-AF_CLASS = CLASS_INDEX["A"]  # a four-class model's AF class
+AF_CLASS = features.AF_CLASS
 
 
 class BundleError(ECGDataError):
@@ -245,9 +244,8 @@ class Bundle:
             return np.zeros(0)
         total = np.zeros(n)
         if self.settings.kind == "features_gb":
-            rr = np.asarray(rr, dtype=float)
             for model in self.models:
-                total += model.predict_proba(rr)[:, list(model.classes_).index(AF_CLASS)]
+                total += features.af_prob(model, rr)
             return total / len(self.models)
         for model in self.models:
             for lo in range(0, n, batch_size):

@@ -38,7 +38,7 @@ from ecgutils.windows import CLASS_INDEX
 
 MODEL = "features_gb"
 FEATURES, RHYTHM_ONLY = features.FEATURES, features.RHYTHM_ONLY
-AF_CLASS = CLASS_INDEX["A"]
+AF_CLASS = features.AF_CLASS
 # Gradient boosting settings (chosen on the development records; class-balanced weights).
 # Early stopping off: scikit-learn turns it on by itself above 10 000 rows ("auto") with a
 # random, not patient-grouped, validation share; the settings were chosen without it.
@@ -81,9 +81,7 @@ def fit(X: np.ndarray, classes: np.ndarray, seed: int = config.DEFAULT_SEED
     return HistGradientBoostingClassifier(random_state=seed, **BOOSTING).fit(X, classes)
 
 
-def af_prob(model: HistGradientBoostingClassifier, X: np.ndarray) -> np.ndarray:
-    """P(AF) from a model of :func:`fit`."""
-    return model.predict_proba(X)[:, list(model.classes_).index(AF_CLASS)]
+af_prob = features.af_prob
 
 
 def inner_threshold(X: np.ndarray, classes: np.ndarray, groups: np.ndarray,
@@ -110,8 +108,8 @@ def inner_threshold(X: np.ndarray, classes: np.ndarray, groups: np.ndarray,
             X_fit, c_fit = np.vstack([X_fit, always[0]]), np.concatenate([c_fit, always[1]])
         oof[held] = af_prob(fit(X_fit, c_fit, seed), X[held])
     if per_group:
-        by_group = pd.DataFrame({"group": groups, "y": af, "prob": oof}).groupby("group")
-        af, oof = by_group["y"].max().to_numpy(), by_group["prob"].mean().to_numpy()
+        per_record = features.record_scores(groups, af, oof)
+        af, oof = per_record["y"].to_numpy(), per_record["prob"].to_numpy()
     return metrics.best_threshold(af, oof)
 
 
@@ -242,11 +240,9 @@ def development_fit(table: pd.DataFrame, dev_fraction: float = 0.2,
     threshold = inner_threshold(X[fit_rows], classes[fit_rows], names[fit_rows], seed=seed,
                                 per_group=windows)
     model = fit(X[fit_rows], classes[fit_rows], seed)
-    scores = pd.DataFrame({"group": names[dev_rows],
-                           "y": (classes[dev_rows] == AF_CLASS).astype(int),
-                           "prob": af_prob(model, X[dev_rows])})
-    scores = scores.groupby("group", sort=True).agg(
-        y=("y", "max"), prob=("prob", "mean"), n_windows=("prob", "size")).reset_index()
+    scores = features.record_scores(names[dev_rows], (classes[dev_rows] == AF_CLASS).astype(int),
+                                    af_prob(model, X[dev_rows])).rename(
+        columns={"record": "group"})
     return {"scores": scores, "threshold": threshold, "epochs": model.n_iter_,
             "train_windows": int(fit_rows.sum())}
 

@@ -13,10 +13,15 @@ scanner's rows sees in use exactly what it saw in training.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import pandas as pd
 
 from ecgutils import atrial, beats
+from ecgutils.windows import CLASS_INDEX
 
+AF_CLASS = CLASS_INDEX["A"]  # a four-class model's AF class
 RR_EXTRA = ("rr_n", "rr_min_rel", "rr_max_rel", "drr_rel10", "drr_rel20", "rr_iqr_rel")
 FEATURES = beats.FEATURES + RR_EXTRA + atrial.FEATURES
 RHYTHM_ONLY = beats.FEATURES + RR_EXTRA
@@ -41,6 +46,22 @@ def segment_features(signal_mv: np.ndarray, fs: float, beat_times_s: np.ndarray,
                       rr_extra(beat_times_s, starts_s, window_s),
                       atrial.window_features(signal_mv, fs, beat_times_s, starts_s, window_s,
                                              filtered=filtered, t0_s=t0_s)])
+
+
+def af_prob(model: Any, X: np.ndarray) -> np.ndarray:
+    """P(AF) of rows ``X`` from a scikit-learn classifier of the classes
+    :data:`ecgutils.windows.CLASS_INDEX` (the study's and the shipped bundle's models)."""
+    return model.predict_proba(np.asarray(X, dtype=float))[
+        :, list(model.classes_).index(AF_CLASS)]
+
+
+def record_scores(records: np.ndarray, af: np.ndarray, prob: np.ndarray) -> pd.DataFrame:
+    """One row per record (sorted): ``record``, ``y`` (AF in any of its rows), ``prob`` (the
+    mean of its windows' probabilities, as the scanner scores a recording) and
+    ``n_windows``."""
+    table = pd.DataFrame({"record": np.asarray(records).astype(str), "y": af, "prob": prob})
+    return table.groupby("record", sort=True).agg(
+        y=("y", "max"), prob=("prob", "mean"), n_windows=("prob", "size")).reset_index()
 
 
 def rr_extra(beat_times_s: np.ndarray, starts_s: np.ndarray, window_s: float) -> np.ndarray:

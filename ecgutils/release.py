@@ -275,10 +275,9 @@ def feature_folds(table: pd.DataFrame, seed: int = config.DEFAULT_SEED
                                                   names[train_rows], seed=seed,
                                                   per_group=True)
         model = feature_model.fit(X[train_rows], classes[train_rows], seed)
-        scored = pd.DataFrame({"record": names[test_rows],
-                               "prob": feature_model.af_prob(model, X[test_rows])})
-        scored = scored.groupby("record", sort=True)["prob"].mean().reset_index()
-        scored["y"] = (per_record.loc[scored["record"]].to_numpy() == "A").astype(int)
+        scored = features.record_scores(names[test_rows],
+                                        (classes[test_rows] == features.AF_CLASS).astype(int),
+                                        features.af_prob(model, X[test_rows]))
         rows.append(scored.assign(fold=fold.number, fold_threshold=threshold))
         models.append(model)
         fold_rows.append({"fold": fold.number, "partition": partition,

@@ -54,3 +54,22 @@ def test_a_piece_of_signal_gives_the_windows_of_the_whole(mitdb_root):
     # Filtering again here (the study's raw-lead path) changes the numbers a little only.
     again = features.segment_features(x, fs, beat_s, starts, 20.0)
     assert np.corrcoef(again[:, -7], whole[:, -7])[0, 1] > 0.95  # p_corr
+
+
+def test_record_scores_are_the_mean_of_each_records_windows():
+    scores = features.record_scores(np.array(["b", "a", "b", "b"]), np.array([1, 0, 1, 1]),
+                                    np.array([0.9, 0.2, 0.3, 0.6]))
+    assert scores["record"].tolist() == ["a", "b"]
+    assert scores["y"].tolist() == [0, 1]
+    assert scores["prob"].to_numpy() == pytest.approx([0.2, 0.6])
+    assert scores["n_windows"].tolist() == [1, 3]
+
+
+def test_af_prob_reads_the_af_column_whatever_the_class_order():
+    class Fixed:
+        classes_ = np.array([features.AF_CLASS + 1, features.AF_CLASS])
+
+        def predict_proba(self, X):
+            return np.column_stack([1 - X[:, 0], X[:, 0]])
+
+    assert features.af_prob(Fixed(), np.array([[0.25], [0.75]])) == pytest.approx([0.25, 0.75])
