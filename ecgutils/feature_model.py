@@ -87,13 +87,14 @@ af_prob = features.af_prob
 def inner_threshold(X: np.ndarray, classes: np.ndarray, groups: np.ndarray,
                     seed: int = config.DEFAULT_SEED,
                     always: tuple[np.ndarray, np.ndarray] | None = None,
-                    per_group: bool = False) -> float:
+                    per_group: bool = False, scored: np.ndarray | None = None) -> float:
     """The F1-best threshold on out-of-fold predictions over a training part.
 
     ``groups`` keeps each patient (record) in one inner fold; ``always`` (X, classes) joins
     every inner fit's training rows (the CinC records of a mitdb fold); ``per_group``
     thresholds each group's mean probability (a record scored as the mean of its windows)
-    instead of each row.
+    instead of each row; ``scored`` (boolean per row) keeps the rows that count — the others
+    (noisy training copies) are only trained on, in their patient's inner folds.
     """
     af = (classes == AF_CLASS).astype(int)
     oof = np.full(len(X), np.nan)
@@ -107,6 +108,9 @@ def inner_threshold(X: np.ndarray, classes: np.ndarray, groups: np.ndarray,
         if always is not None:
             X_fit, c_fit = np.vstack([X_fit, always[0]]), np.concatenate([c_fit, always[1]])
         oof[held] = af_prob(fit(X_fit, c_fit, seed), X[held])
+    if scored is not None:
+        scored = np.asarray(scored, dtype=bool)
+        groups, af, oof = np.asarray(groups)[scored], af[scored], oof[scored]
     if per_group:
         per_record = features.record_scores(groups, af, oof)
         af, oof = per_record["y"].to_numpy(), per_record["prob"].to_numpy()

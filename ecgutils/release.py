@@ -12,7 +12,10 @@ reported fold. ``--kind cnn`` rebuilds the CNN detector of notebook 03b instead.
    NeuroKit2 beats), so the models are trained on exactly the features they read in use;
    each window is labelled with its record's class (N / A / O / ~), and each fold's threshold
    is the F1-best on inner record-grouped out-of-fold record probabilities over its training
-   part. ``cnn``: the detector recipe 03b chose (one centred 20-s window per record), early
+   part. Noise augmentation (:data:`FEATURE_RECIPE`): half of the records also give a noisy
+   copy of their windows (real NSTDB noise from the noise records' *training* segments, never
+   notebook 08's test segments), trained on with their record and never scored.
+   ``cnn``: the detector recipe 03b chose (one centred 20-s window per record), early
    stopping on validation records carved from each training part.
 2. **Choose the threshold out of fold.** Every record is scored by the fold model that never
    saw it, as the scanner scores it (the mean of its windows' probabilities); the decision
@@ -31,6 +34,8 @@ reported fold. ``--kind cnn`` rebuilds the CNN detector of notebook 03b instead.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import os
 import time
@@ -85,6 +90,11 @@ FEATURE_RECIPE: dict[str, Any] = {
     "rows": "every scanner window of each record (20 s every 10 s), labelled with the "
             "record's class N / A / O / ~",
     "n_splits": 5,
+    # Noise augmentation (benchmarks/noise_augmentation_features.py measured it and chose it
+    # on CinC only): the NoiseAugmentation defaults' records get a second, noisy copy of their
+    # windows (NSTDB bw / ma from the noise records' training segments, SNR -6 ... 24 dB)
+    # beside the clean ones, in training only.
+    "noise_augmentation": asdict(noise_augment.NoiseAugmentation()),
 }
 KIND = "features_gb"
 RELEASE_DIR = config.PACKAGE_DIR / "release" / "detector"
@@ -247,17 +257,92 @@ def _build_scanner_windows(names: list[str], scan: bundle.Settings,
     return {"F": np.vstack(values).astype(np.float32)}, {"rows": rows}, {"n": len(rows)}
 
 
+def noisy_scanner_windows(plan: pd.DataFrame, data_dir: str | os.PathLike | None = None,
+                          split_seed: int = config.DEFAULT_SEED) -> pd.DataFrame:
+    """Noisy copies of CinC records through the scanner, one row per window like
+    :func:`scanner_windows` plus ``noise, snr_db``: each record of ``plan`` (columns
+    ``record, noise, snr_db, where``, as :func:`ecgutils.noise_augment.plan` draws them) with
+    noise from the *training* segment of its NSTDB noise record
+    (:func:`ecgutils.noise_augment.noisy_lead`: nst's SNR, S from the record's detected beats)
+    mixed into the raw lead, then scanned as a recording is. Records without a detected beat
+    (no SNR can be set) get no copy. Cached (the key holds the plan, the scan settings, the
+    noise split and the code).
+
+    ``split_seed`` cuts the noise records into training and test segments; it must be the
+    one notebook 08 uses (:data:`ecgutils.config.DEFAULT_SEED`), or "training" noise could be
+    08's test noise.
+    """
+    from ecgutils import noise_study  # noise_study imports the scanner's modules
+
+    plan = plan[["record", "noise", "snr_db", "where"]].reset_index(drop=True)
+    scan = settings(0.5, kind="features_gb")
+    key = {"plan": hashlib.sha256(plan.to_csv(index=False).encode()).hexdigest(),
+           "scan": scan.scan_key(),
+           "split_seed": split_seed}
+
+    def build():
+        root = datasets.ensure_local("cinc2017", data_dir)
+        labels = datasets.cinc_reference_labels("v3", data_dir)
+        params = preprocess.detector_params("cinc2017")
+        beat_times = preprocess.beat_times(params, data_dir)
+        noises = noise_study.noise_records(data_dir, seed=split_seed)
+        rows, values = [], []
+        for draw in progress(list(plan.itertuples(index=False)), "noisy scanner features"):
+            rec = records.read_path(root / draw.record)
+            try:
+                noisy, _ = noise_augment.noisy_lead(rec.signal, rec.fs, beat_times[draw.record],
+                                                    noises[draw.noise], draw.snr_db, draw.where)
+            except noise_augment.NoSignalPowerError:
+                continue
+            starts, inputs = detect.window_inputs(dataclasses.replace(rec, signal=noisy), scan)
+            rows.append(pd.DataFrame({"record": draw.record, "start_s": starts,
+                                      "rhythm_class": labels[draw.record],
+                                      "noise": draw.noise, "snr_db": draw.snr_db}))
+            values.append(inputs)
+        if not rows:
+            raise ValueError("no record of the plan could be given noise")
+        rows = pd.concat(rows, ignore_index=True)
+        return {"F": np.vstack(values).astype(np.float32)}, {"rows": rows}, {"n": len(rows)}
+
+    entry = cache.load_or_build(
+        "cinc2017-scanner-features-noisy", key, build,
+        code_version=cache.code_version(atrial, beats, detect, features, noise_augment,
+                                        records, signal))
+    table = pd.DataFrame(np.asarray(entry.arrays["F"]), columns=list(features.FEATURES))
+    return pd.concat([entry.tables["rows"].reset_index(drop=True), table], axis=1)
+
+
+def training_windows(data_dir: str | os.PathLike | None = None,
+                     max_records: int | None = None,
+                     augmentation: noise_augment.NoiseAugmentation | None = None
+                     ) -> pd.DataFrame:
+    """The feature detector's training rows: :func:`scanner_windows` (``noisy`` False) and,
+    with ``augmentation``, the noisy copies of the records it draws
+    (:func:`noisy_scanner_windows`, ``noisy`` True)."""
+    clean = scanner_windows(data_dir, max_records).assign(noisy=False)
+    if augmentation is None:
+        return clean
+    names = clean["record"].drop_duplicates().tolist()
+    plan = noise_augment.augmentation_plan(names, augmentation)
+    noisy = noisy_scanner_windows(plan[plan["noisy"]], data_dir, augmentation.split_seed)
+    return pd.concat([clean, noisy.drop(columns=["noise", "snr_db"]).assign(noisy=True)],
+                     ignore_index=True)
+
+
 def feature_folds(table: pd.DataFrame, seed: int = config.DEFAULT_SEED
                   ) -> tuple[pd.DataFrame, list[Any], list[dict[str, Any]]]:
     """Steps 1-2 (``features_gb``): record-grouped folds over the records of
-    :func:`scanner_windows`; each fold model is trained on its training records' windows,
+    :func:`training_windows`; each fold model is trained on its training records' windows,
     with a threshold from inner record-grouped out-of-fold record probabilities over them.
+    Rows with ``noisy`` True (noisy copies) follow their record into training only: every
+    score, inner or outer, is of clean windows.
 
     Returns the out-of-fold rows (one per record: ``record, fold, y, prob,
     fold_threshold``; ``prob`` = mean of the record's window probabilities, as the scanner
     scores a recording), the fold models and one summary row per fold.
     """
     names = table["record"].astype(str).to_numpy()
+    clean = ~table["noisy"].to_numpy(dtype=bool) if "noisy" in table else np.ones(len(names), bool)
     classes = feature_model.classes_of(table)
     X = table[list(features.FEATURES)].to_numpy(dtype=float)
     per_record = table.groupby("record", sort=True)["rhythm_class"].first()
@@ -270,10 +355,10 @@ def feature_folds(table: pd.DataFrame, seed: int = config.DEFAULT_SEED
         own = record_names[np.concatenate([fold.train, fold.validation])]
         held = record_names[fold.test]
         partition = splits.assert_disjoint(train=own, test=held)
-        train_rows, test_rows = np.isin(names, own), np.isin(names, held)
+        train_rows, test_rows = np.isin(names, own), np.isin(names, held) & clean
         threshold = feature_model.inner_threshold(X[train_rows], classes[train_rows],
                                                   names[train_rows], seed=seed,
-                                                  per_group=True)
+                                                  per_group=True, scored=clean[train_rows])
         model = feature_model.fit(X[train_rows], classes[train_rows], seed)
         scored = features.record_scores(names[test_rows],
                                         (classes[test_rows] == features.AF_CLASS).astype(int),
@@ -320,19 +405,23 @@ def build(profile: str = "default", data_dir: str | os.PathLike | None = None,
     began = time.perf_counter()
     if kind == "features_gb":
         seed = config.resolve_params(profile)["seed"]
-        table = scanner_windows(data_dir)
+        augmentation = noise_augment.NoiseAugmentation(
+            **FEATURE_RECIPE["noise_augmentation"])
+        table = training_windows(data_dir, augmentation=augmentation)
         oof, _, folds = feature_folds(table, seed)
         # One model on every record's windows ships (a fold ensemble would be five times the
         # size: about 3 MB each); the fold models give its out-of-fold numbers and threshold.
         models = [feature_model.fit(table[list(features.FEATURES)].to_numpy(dtype=float),
                                     feature_model.classes_of(table), seed)]
-        recipe, fitted = FEATURE_RECIPE, {"train_windows": len(table)}
+        recipe, fitted = FEATURE_RECIPE, {"train_windows": len(table),
+                                          "noisy_train_windows": int(table["noisy"].sum())}
         protocol = ("record-grouped 5-fold CV (no patient ids are published: grouped by "
                     "record) over every record's scanner windows gives the out-of-fold "
                     "numbers (each fold's threshold from inner record-grouped out-of-fold "
                     "record probabilities over its training part); threshold = best F1 on the "
                     "pooled out-of-fold record probabilities; the shipped model is the same "
-                    "recipe fitted on every record's windows")
+                    "recipe fitted on every record's windows; noisy copies (noise "
+                    "augmentation) are in training only, every score is of clean windows")
     elif kind == "cnn":
         import keras
 
@@ -542,7 +631,11 @@ def _model_lines(shipped: bundle.Bundle) -> str:
                 f"beat (`ecgutils.features`), on the signal band-passed and resampled to "
                 f"{s.fs:g} Hz. Chosen over the CNN detector on CinC development records "
                 "(`benchmarks/levers.py`, rows `features_gb` and `detector` in "
-                "`reports/benchmarks-levers.md`), never on a reported fold.")
+                "`reports/benchmarks-levers.md`), never on a reported fold. Trained with "
+                "noise augmentation: half of the records also give a copy with real NSTDB "
+                "baseline wander or muscle noise (SNR -6 ... 24 dB, the noise records' "
+                "training segments), chosen on CinC out of fold "
+                "(`reports/benchmarks-noise-augmentation-features.md`).")
     return (f"An ensemble of {len(shipped.models)} Keras models (the 5 CinC fold models, "
             "probabilities averaged); each a 5-block 1D CNN on a 20-s window at "
             f"{s.fs:g} Hz beside a dense branch on {len(s.rr_features)} RR features of the "

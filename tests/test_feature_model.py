@@ -78,3 +78,23 @@ def test_mitdb_study_scores_every_window_of_a_held_out_patient_for_episodes(mitd
     assert len(along) == len(mitdb)  # every patient is held out once, every window scored
     assert (along.groupby("patient_id")["fold"].nunique() == 1).all()
     assert (along["role"] == "test").all() and along["prob"].between(0, 1).all()
+
+
+def test_an_inner_threshold_scores_only_the_rows_it_is_told_to(monkeypatch):
+    rng = np.random.default_rng(0)
+    groups = np.repeat([f"r{i}" for i in range(40)], 3)  # 40 records of 3 windows
+    classes = np.repeat(np.where(np.arange(40) % 4 == 0, feature_model.AF_CLASS, 0), 3)
+    X = rng.normal(size=(groups.size, 2)) + (classes == feature_model.AF_CLASS)[:, None]
+    scored = np.tile([True, True, False], 40)  # the third window of each: a training copy
+    seen = {}
+
+    def capture(y, prob):
+        seen["y"], seen["prob"] = np.asarray(y), np.asarray(prob)
+        return 0.5
+
+    monkeypatch.setattr(feature_model.metrics, "best_threshold", capture)
+    feature_model.inner_threshold(X, classes, groups, scored=scored)
+    assert seen["y"].size == scored.sum()
+    feature_model.inner_threshold(X, classes, groups, scored=scored, per_group=True)
+    assert seen["y"].size == 40 and seen["y"].sum() == 10
+    assert np.isfinite(seen["prob"]).all()

@@ -10,7 +10,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecgutils import bundle, detect, feature_model, features, preprocess, records, release
+from ecgutils import (
+    bundle,
+    detect,
+    feature_model,
+    features,
+    noise_augment,
+    preprocess,
+    records,
+    release,
+)
 
 
 @pytest.fixture(scope="module")
@@ -82,3 +91,41 @@ def test_feature_folds_score_each_record_once_by_a_model_that_never_saw_it(cinc_
     # Deterministic: the same folds, models and probabilities again.
     again, _, _ = release.feature_folds(table)
     pd.testing.assert_frame_equal(oof, again)
+
+
+def test_noisy_copies_are_trained_on_with_their_record_and_never_scored(cinc_root):
+    table = release.scanner_windows(max_records=200).assign(noisy=False)
+    # Copies of every record's windows with the class written as noise ("~"): were they
+    # scored, or trained on with a held-out record, the probabilities would change.
+    copies = table.assign(noisy=True, rhythm_class="~")
+    oof, models, folds = release.feature_folds(pd.concat([table, copies], ignore_index=True))
+    assert len(oof) == 200
+    for fold in folds:  # each fold trains on its own records' windows and their copies
+        held = oof.loc[oof["fold"] == fold["fold"], "record"]
+        own = (~table["record"].isin(held)).sum()
+        assert fold["train_windows"] == 2 * own
+    row = oof.iloc[3]
+    clean = table[table["record"] == row["record"]]
+    expected = features.af_prob(models[int(row["fold"])],
+                                clean[list(features.FEATURES)].to_numpy(dtype=float)).mean()
+    assert row["prob"] == pytest.approx(expected)
+
+
+def test_noisy_scanner_windows_are_the_records_windows_with_training_noise(cinc_root, nstdb_root):
+    names = release.scanner_windows(max_records=3)["record"].unique()
+    clean = release.scanner_windows(max_records=3).set_index(["record", "start_s"])
+    plan = pd.DataFrame({"record": names, "noise": ["ma", "bw", "ma"],
+                         "snr_db": [40.0, 40.0, -6.0], "where": [0.0, 0.5, 0.99]})
+    noisy = release.noisy_scanner_windows(plan).set_index(["record", "start_s"])
+    assert noisy.index.equals(clean.index)  # the same windows of the same records
+    assert (noisy["rhythm_class"] == clean["rhythm_class"]).all()
+    quiet = noisy.index.get_level_values("record") != names[2]
+    # At 40 dB the beats are the clean lead's; at -6 dB muscle noise changes the features.
+    assert np.allclose(noisy.loc[quiet, "beats_per_s"], clean.loc[quiet, "beats_per_s"])
+    loud = ~quiet
+    assert not np.allclose(noisy.loc[loud, list(features.FEATURES)],
+                           clean.loc[loud, list(features.FEATURES)])
+    # Training-augmentation rows: the clean windows plus the drawn records' copies.
+    aug = release.training_windows(max_records=3, augmentation=noise_augment.NoiseAugmentation(
+        fraction=1.0))
+    assert aug["noisy"].sum() == len(clean) and (~aug["noisy"]).sum() == len(clean)
