@@ -282,12 +282,13 @@ def noisy_results(table: pd.DataFrame, studies) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def decide(clean: dict, noisy: pd.DataFrame) -> dict:
-    """The rule of ``DECISION`` on CinC numbers only."""
+def decide(clean: dict, noisy: pd.DataFrame, base: str = "release") -> dict:
+    """The rule of ``DECISION`` on CinC numbers only: arm ``noise_aug`` against ``base``
+    (``noisy["f1_gap"]`` is noise_aug − base per condition)."""
     noisy_only = noisy[noisy["condition"] != "clean"]
     gain = float(noisy_only["f1_gap"].mean())
-    clean_f1 = clean["noise_aug"]["f1"] - clean["release"]["f1"]
-    clean_auroc = clean["noise_aug"]["auroc"] - clean["release"]["auroc"]
+    clean_f1 = clean["noise_aug"]["f1"] - clean[base]["f1"]
+    clean_auroc = clean["noise_aug"]["auroc"] - clean[base]["auroc"]
     ship = (gain >= MIN_NOISY_GAIN and clean_f1 >= -MAX_CLEAN_F1_LOSS
             and clean_auroc >= -MAX_CLEAN_AUROC_LOSS)
     return {"mean_noisy_f1_gain": gain, "clean_f1_change": clean_f1,

@@ -52,6 +52,9 @@ def test_packaged_settings_are_what_the_code_builds(shipped):
     assert s.rr_features == list(features.FEATURES)
     assert 0 < s.threshold < 1
     assert "853" in s.training["data"]  # the held-out CinC records are named as such
+    # Trained as the recipe says, noise augmentation included (JSON keeps tuples as lists).
+    assert s.training["recipe"] == json.loads(json.dumps(release.FEATURE_RECIPE))
+    assert s.training["noisy_train_windows"] > 0
 
 
 @pytest.mark.parametrize("key", ["mitdb/203", "cinc2017/A00001"])
