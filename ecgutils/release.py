@@ -37,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import time
 from dataclasses import asdict
@@ -493,6 +494,7 @@ def save_study_bundle(study: detector_study.DetectorStudy, path: str | os.PathLi
 
 
 REFERENCE_FILE = "reference_outputs.json"
+NOISE_HEADING = "## Noise stress (notebook 08: real NSTDB noise on mitdb at nst's SNR)"
 
 
 def reference_outputs(shipped: bundle.Bundle, data_dir: str | os.PathLike | None = None
@@ -506,6 +508,11 @@ def reference_outputs(shipped: bundle.Bundle, data_dir: str | os.PathLike | None
             "record_prob": result.record_prob, "prob": [float(p) for p in result.prob],
             "episodes": [[e.start_s, e.end_s] for e in result.episodes]}
     return out
+
+
+def _release_keys() -> dict[str, Any]:
+    """The last ``make model``'s exported keys (``reports/metrics/release.json``)."""
+    return reporting.load_metrics("release")
 
 
 def run_record() -> Path:
@@ -614,8 +621,8 @@ def model_card(shipped: bundle.Bundle, cv: dict[str, Any], at_shipped: dict[str,
         "windows are not scored):",
         _false_af_lines(external["false_af"]),
         "",
-        "## Noise stress (notebook 08: real NSTDB noise on mitdb at nst's SNR)",
-        _noise_lines(),
+        NOISE_HEADING,
+        _noise_lines(shipped),
     ]
     return "\n".join(lines) + "\n"
 
@@ -661,14 +668,35 @@ def _false_af_lines(table: pd.DataFrame) -> str:
                      for rhythm_name, row in rows.iterrows())
 
 
-def _noise_lines() -> str:
-    """The shipped model's rows of notebook 08 in the default profile's published run."""
+def refresh_noise_section(target: Path = RELEASE_DIR) -> str:
+    """Rewrite the model card's noise-stress paragraph from the latest published run of
+    notebook 08 (08 scans with the bundle, so it runs after ``make model``; ``python -m
+    ecgutils.release --noise-card`` then updates the card without retraining). Returns it."""
+    path = target / "MODEL_CARD.md"
+    lines = path.read_text().splitlines()
+    if NOISE_HEADING not in lines:
+        raise ValueError(f"{path} has no line {NOISE_HEADING!r}")
+    at = lines.index(NOISE_HEADING) + 1
+    lines[at] = _noise_lines(bundle.load(target))
+    fileio.atomic_write_text(path, "\n".join(lines) + "\n")
+    return lines[at]
+
+
+def _noise_lines(shipped: bundle.Bundle | None = None) -> str:
+    """The shipped model's rows of notebook 08 in the default profile's published run, when
+    08 scanned this bundle (its clean mitdb F1 is the one in the bundle's reference keys)."""
     published = runs.latest(runs.COMMITTED_PROFILE)
     found = reporting.load_metrics("08_noise_stress", published.path) if published else {}
     prefix = "mitdb.release."
     if f"{prefix}clean.f1" not in found:
         return ("Not measured yet: run notebook 08 in the default profile (`run_all.py --only 08 "
-                "--keep-earlier`), then `make model`.")
+                "--keep-earlier`), then `python -m ecgutils.release --noise-card`.")
+    expected = _release_keys().get("release.detector.mitdb_external.f1")
+    if shipped is not None and expected is not None and not math.isclose(
+            found[f"{prefix}clean.f1"], expected, abs_tol=1e-9):
+        return (f"Notebook 08's latest run scanned another bundle (clean mitdb F1 "
+                f"{found[f'{prefix}clean.f1']:.3f}, this one {expected:.3f}): rerun 08, then "
+                "`python -m ecgutils.release --noise-card`.")
     cells = []
     for condition in ("clean", "noise_bw_6db", "noise_ma_6db", "noise_bw_0db", "noise_ma_0db"):
         if f"{prefix}{condition}.f1" in found:
@@ -714,7 +742,12 @@ if __name__ == "__main__":
     parser.add_argument("--data-dir")
     parser.add_argument("--kind", default=KIND, choices=sorted(bundle.KINDS),
                         help=f"what to ship (default {KIND})")
+    parser.add_argument("--noise-card", action="store_true",
+                        help="only rewrite the model card's noise paragraph from notebook 08")
     args = parser.parse_args()
+    if args.noise_card:
+        print(refresh_noise_section())
+        raise SystemExit(0)
     for key, value in build(args.profile, args.data_dir, reuse=not args.retrain,
                             kind=args.kind).items():
         print(f"{key}: {value}")

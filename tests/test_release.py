@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -132,3 +133,18 @@ def test_noisy_scanner_windows_are_the_records_windows_with_training_noise(cinc_
     aug = release.training_windows(max_records=3, augmentation=noise_augment.NoiseAugmentation(
         fraction=1.0))
     assert aug["noisy"].sum() == len(clean) and (~aug["noisy"]).sum() == len(clean)
+
+
+def test_the_model_cards_noise_paragraph_is_rewritten_alone(tmp_path, monkeypatch):
+    monkeypatch.setenv("ECGUTILS_REPORTS_DIR", str(tmp_path / "reports"))  # no 08 run here
+    target = tmp_path / "bundle"
+    shutil.copytree(release.RELEASE_DIR, target)
+    before = (target / "MODEL_CARD.md").read_text().splitlines()
+    line = release.refresh_noise_section(target)
+    after = (target / "MODEL_CARD.md").read_text().splitlines()
+    assert line.startswith("Not measured yet") and "--noise-card" in line
+    at = before.index(release.NOISE_HEADING) + 1
+    assert after[at] == line and after[:at] == before[:at] and after[at + 1:] == before[at + 1:]
+    (target / "MODEL_CARD.md").write_text("# a card without the section\n")
+    with pytest.raises(ValueError, match="no line"):
+        release.refresh_noise_section(target)
