@@ -240,8 +240,7 @@ def scanner_windows(data_dir: str | os.PathLike | None = None,
         "cinc2017-scanner-features", {"records": names, "scan": scan.scan_key()},
         lambda: _build_scanner_windows(names, scan, data_dir),
         code_version=cache.code_version(atrial, beats, detect, features, records, signal))
-    table = pd.DataFrame(np.asarray(entry.arrays["F"]), columns=list(features.FEATURES))
-    return pd.concat([entry.tables["rows"].reset_index(drop=True), table], axis=1)
+    return _window_table(entry)
 
 
 def _build_scanner_windows(names: list[str], scan: bundle.Settings,
@@ -254,8 +253,19 @@ def _build_scanner_windows(names: list[str], scan: bundle.Settings,
         rows.append(pd.DataFrame({"record": name, "start_s": starts,
                                   "rhythm_class": labels[name]}))
         values.append(inputs)
+    return _window_entry(rows, values)
+
+
+def _window_entry(rows: list[pd.DataFrame], values: list[np.ndarray]):
+    """A cache entry of scanned windows: their rows and :data:`ecgutils.features.FEATURES`."""
     rows = pd.concat(rows, ignore_index=True)
     return {"F": np.vstack(values).astype(np.float32)}, {"rows": rows}, {"n": len(rows)}
+
+
+def _window_table(entry: cache.Entry) -> pd.DataFrame:
+    """The rows of :func:`_window_entry`'s entry beside their features, one table."""
+    table = pd.DataFrame(np.asarray(entry.arrays["F"]), columns=list(features.FEATURES))
+    return pd.concat([entry.tables["rows"].reset_index(drop=True), table], axis=1)
 
 
 def noisy_scanner_windows(plan: pd.DataFrame, data_dir: str | os.PathLike | None = None,
@@ -302,15 +312,13 @@ def noisy_scanner_windows(plan: pd.DataFrame, data_dir: str | os.PathLike | None
             values.append(inputs)
         if not rows:
             raise ValueError("no record of the plan could be given noise")
-        rows = pd.concat(rows, ignore_index=True)
-        return {"F": np.vstack(values).astype(np.float32)}, {"rows": rows}, {"n": len(rows)}
+        return _window_entry(rows, values)
 
     entry = cache.load_or_build(
         "cinc2017-scanner-features-noisy", key, build,
         code_version=cache.code_version(atrial, beats, detect, features, noise_augment,
                                         records, signal))
-    table = pd.DataFrame(np.asarray(entry.arrays["F"]), columns=list(features.FEATURES))
-    return pd.concat([entry.tables["rows"].reset_index(drop=True), table], axis=1)
+    return _window_table(entry)
 
 
 def training_windows(data_dir: str | os.PathLike | None = None,
@@ -510,11 +518,6 @@ def reference_outputs(shipped: bundle.Bundle, data_dir: str | os.PathLike | None
     return out
 
 
-def _release_keys() -> dict[str, Any]:
-    """The last ``make model``'s exported keys (``reports/metrics/release.json``)."""
-    return reporting.load_metrics("release")
-
-
 def run_record() -> Path:
     return config.reports_dir() / "metrics" / "release.run.json"
 
@@ -622,7 +625,7 @@ def model_card(shipped: bundle.Bundle, cv: dict[str, Any], at_shipped: dict[str,
         _false_af_lines(external["false_af"]),
         "",
         NOISE_HEADING,
-        _noise_lines(shipped),
+        _noise_lines(),
     ]
     return "\n".join(lines) + "\n"
 
@@ -677,22 +680,23 @@ def refresh_noise_section(target: Path = RELEASE_DIR) -> str:
     if NOISE_HEADING not in lines:
         raise ValueError(f"{path} has no line {NOISE_HEADING!r}")
     at = lines.index(NOISE_HEADING) + 1
-    lines[at] = _noise_lines(bundle.load(target))
+    lines[at] = _noise_lines()
     fileio.atomic_write_text(path, "\n".join(lines) + "\n")
     return lines[at]
 
 
-def _noise_lines(shipped: bundle.Bundle | None = None) -> str:
+def _noise_lines() -> str:
     """The shipped model's rows of notebook 08 in the default profile's published run, when
-    08 scanned this bundle (its clean mitdb F1 is the one in the bundle's reference keys)."""
+    08 scanned this bundle (its clean mitdb F1 is the last `make model`'s, in
+    ``reports/metrics/release.json``)."""
     published = runs.latest(runs.COMMITTED_PROFILE)
     found = reporting.load_metrics("08_noise_stress", published.path) if published else {}
     prefix = "mitdb.release."
     if f"{prefix}clean.f1" not in found:
         return ("Not measured yet: run notebook 08 in the default profile (`run_all.py --only 08 "
                 "--keep-earlier`), then `python -m ecgutils.release --noise-card`.")
-    expected = _release_keys().get("release.detector.mitdb_external.f1")
-    if shipped is not None and expected is not None and not math.isclose(
+    expected = reporting.load_metrics("release").get("release.detector.mitdb_external.f1")
+    if expected is not None and not math.isclose(
             found[f"{prefix}clean.f1"], expected, abs_tol=1e-9):
         return (f"Notebook 08's latest run scanned another bundle (clean mitdb F1 "
                 f"{found[f'{prefix}clean.f1']:.3f}, this one {expected:.3f}): rerun 08, then "
