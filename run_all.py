@@ -7,6 +7,7 @@
     python run_all.py --data-dir /data/physionet
     python run_all.py --update-notebooks       # developers: refresh nbval-checked outputs
     python run_all.py --only 03b --keep-earlier  # rerun one notebook on top of the last run
+    python run_all.py --only 03,05 --base-run committed  # ... on top of the committed summary
     python run_all.py --summary-only           # rebuild the published run's summary
     python run_all.py --list                   # the run folders
     python run_all.py --prune 3                # delete all but the 3 newest runs per profile
@@ -77,12 +78,14 @@ def main(argv: list[str] | None = None) -> int:
         jobs = [] if args.summary_only else plan(profile, args.only, args.parameter,
                                                  args.data_dir)
         commit = reporting.git_commit()
-        base = None
+        base, base_summary = None, None
         if args.summary_only:
             base = runs.latest(profile)
             if base is None:
                 raise ValueError(f"--summary-only: profile {profile!r} has no published run "
                                  f"under {runs.runs_root() / profile}")
+        elif args.base_run == runs.COMMITTED_BASE:
+            base_summary = runs.committed_summary(profile)
         elif args.keep_earlier or args.base_run:
             base = runs.base_for(profile, commit, args.base_run, args.any_commit)
     except (UnknownNameError, ValueError) as exc:
@@ -92,14 +95,16 @@ def main(argv: list[str] | None = None) -> int:
         return _summary_only(profile, base)
     try:
         run = runs.start(profile, commit, sys.argv if argv is None else ["run_all.py", *argv],
-                         base)
+                         base, base_summary)
     except OSError as exc:
         print(f"run_all: error: cannot write this run's outputs under {runs.runs_root()}: "
               f"{exc}\n    point ECGUTILS_REPORTS_DIR at a writable folder with free space",
               file=sys.stderr)
         return 2
     print(f"run {run.run_id} (profile {profile}): outputs in {run.path}"
-          + (f", starting from run {base.run_id}" if base else ""), flush=True)
+          + (f", starting from run {base.run_id}" if base else "")
+          + (f", starting from the committed {base_summary}" if base_summary else ""),
+          flush=True)
     status, failed = _execute_all(run, jobs, args.update_notebooks)
     summary = _summarise(profile, jobs, run)
     runs.finish(run, status, notebooks=[job.name for job in jobs if job.status == "ok"])
@@ -195,8 +200,11 @@ def _summarise(profile: str, jobs: list[Job], run: Any) -> Path:
     from, and the steps' latest results."""
     with _run_folder(run):
         carried = earlier_jobs(profile, jobs, run.path)
-        return write_summary(profile, sorted(carried + jobs, key=lambda job: job.name),
-                             run.path, run.run_id)
+        from_summary, unattributed = committed_jobs(
+            run.path, {job.name for job in carried + jobs})
+        return write_summary(profile, sorted(carried + from_summary + jobs,
+                                             key=lambda job: job.name),
+                             run.path, run.run_id, unattributed)
 
 
 def _summary_only(profile: str, run: Any) -> int:
@@ -382,15 +390,92 @@ def earlier_jobs(profile: str, jobs: list[Job], folder: Path) -> list[Job]:
     return carried
 
 
+def committed_jobs(folder: Path, present: set[str]) -> tuple[list[Job], dict[str, Any] | None]:
+    """The notebooks (and steps) of the committed summary a ``--base-run committed`` run
+    started from (``<run folder>/base-summary.json``, see ``ecgutils.runs.start``) that are
+    not in ``present``, with the metrics and tables that summary says each exported.
+
+    A summary written before summaries recorded who exported what names no notebook per metric:
+    its metrics and tables come back as one ``unattributed`` block (the second value:
+    ``{"source", "metrics", "tables"}``), which later summaries carry on, less every key and
+    title a notebook exports again, until a whole run replaces it. ``([], None)`` for a run
+    that did not start from a committed summary.
+    """
+    import json
+
+    from ecgutils import runs
+
+    path = folder / f"{runs.BASE_SUMMARY}.json"
+    if not path.is_file():
+        return [], None
+    base = json.loads(path.read_text())
+    metrics, tables = base.get("metrics", {}), base.get("tables")
+    attributed = tables is not None
+    if not attributed:  # an older summary: its tables only in the markdown
+        tables = _markdown_tables(path.with_suffix(".md"))
+    carried = []
+    for entry in base.get("notebooks", []):
+        name = entry["name"]
+        source = STEPS.get(name, NOTEBOOK_DIR / f"{name}.ipynb")
+        if name in present or not entry.get("status", "").startswith("ok") \
+                or not source.is_file():
+            continue
+        commit = entry.get("commit", "?")
+        status = entry["status"] if entry["status"].startswith("ok (earlier run") \
+            else f"ok (earlier run, commit {commit})"
+        carried.append(Job(source, {}, status=status, wall_s=entry.get("wall_s", 0.0),
+                           metrics={key: metrics[key] for key in entry.get("metric_keys", [])
+                                    if key in metrics},
+                           tables={title: tables[title] for title in entry.get("tables", [])
+                                   if title in tables},
+                           commit=commit))
+    unattributed = base.get("unattributed")
+    if not attributed:
+        unattributed = {"source": f"summary of run {base.get('run_id')}, commit "
+                                  f"{base.get('git_commit')}",
+                        "metrics": sorted(metrics), "tables": list(tables)}
+    if unattributed is not None:
+        unattributed = dict(unattributed,
+                            metrics={key: metrics[key] for key in unattributed["metrics"]
+                                     if key in metrics},
+                            tables={title: tables[title] for title in unattributed["tables"]
+                                    if title in tables})
+    return carried, unattributed
+
+
+def _markdown_tables(path: Path) -> dict[str, str]:
+    """The titled tables of a summary.md (its ``## title`` sections)."""
+    if not path.is_file():
+        return {}
+    body = path.read_text().split("\nAll exported metrics:", 1)[0]
+    sections = body.split("\n## ")[1:]
+    return {title: text.strip() for title, text in
+            (section.split("\n", 1) for section in sections if "\n" in section)}
+
+
 def write_summary(profile: str, jobs: list[Job], folder: Path | None = None,
-                  run_id: str | None = None) -> Path:
+                  run_id: str | None = None, unattributed: dict[str, Any] | None = None) -> Path:
     """Write ``summary.json`` and ``summary.md`` (atomically) into ``folder`` (the run's
-    folder; ``config.reports_dir()`` by default)."""
+    folder; ``config.reports_dir()`` by default).
+
+    Each notebook's entry names the metric keys and table titles it exported, so a later run
+    that starts from this summary (``--base-run committed``) carries exactly those.
+    ``unattributed`` is a block carried from an older summary (see :func:`committed_jobs`):
+    its metrics and tables come first, and a notebook of ``jobs`` exporting the same key or
+    title replaces them.
+    """
     from ecgutils import config, reporting
     from ecgutils.fileio import atomic_write_json, atomic_write_text
 
     folder = Path(folder or config.reports_dir())
-    metrics: dict[str, Any] = {}
+    exported = {key for job in jobs for key in job.metrics}
+    titles = {title for job in jobs for title in job.tables}
+    if unattributed is not None:
+        unattributed = dict(
+            unattributed,
+            metrics={k: v for k, v in unattributed["metrics"].items() if k not in exported},
+            tables={t: v for t, v in unattributed["tables"].items() if t not in titles})
+    metrics: dict[str, Any] = dict(unattributed["metrics"]) if unattributed else {}
     for job in jobs:
         metrics.update(job.metrics)
     summary = {
@@ -404,18 +489,25 @@ def write_summary(profile: str, jobs: list[Job], folder: Path | None = None,
                        or reporting.package_version("tensorflow")),
         "notebooks": [
             {"name": job.name, "status": job.status, "wall_s": round(job.wall_s, 1),
-             "commit": job.commit or reporting.git_commit()}
+             "commit": job.commit or reporting.git_commit(),
+             "metric_keys": sorted(job.metrics), "tables": list(job.tables)}
             | ({"error": job.error} if job.error else {})
             for job in jobs
         ],
         "metrics": dict(sorted(metrics.items())),
     }
-    tables = {title: text for job in jobs for title, text in job.tables.items()}
+    tables = dict(unattributed["tables"]) if unattributed else {}
+    tables.update({title: text for job in jobs for title, text in job.tables.items()})
     levers = config.published_dir() / "benchmarks-levers.md"
     if any(job.name.startswith("03b") for job in jobs) and levers.is_file():
         # The table the detector's choices were made on (benchmarks/levers.py, committed).
         body = levers.read_text().split("\n", 1)[1].strip()
         tables[LEVERS_TITLE] = body
+    summary["tables"] = tables
+    if unattributed and (unattributed["metrics"] or unattributed["tables"]):
+        summary["unattributed"] = {"source": unattributed["source"],
+                                   "metrics": sorted(unattributed["metrics"]),
+                                   "tables": list(unattributed["tables"])}
     path = folder / "summary.json"
     atomic_write_json(path, summary)
     atomic_write_text(path.with_suffix(".md"), _markdown(summary, tables))
@@ -444,6 +536,13 @@ def _markdown(summary: dict[str, Any], tables: dict[str, str] | None = None) -> 
     ]
     lines += [f"| {nb['name']} | {nb['status']} | {nb['wall_s']:.1f} |"
               for nb in summary["notebooks"]]
+    carried = summary.get("unattributed")
+    if carried:
+        lines += ["", f"Carried from the committed {carried['source']} (`--base-run "
+                  f"committed`), written before summaries named the notebook behind each "
+                  f"number: {len(carried['metrics'])} metric(s) and {len(carried['tables'])} "
+                  "table(s) that no notebook of this run exported again; they keep their "
+                  "earlier values until a whole run replaces them."]
     lines += _headline_table(summary["metrics"])
     for title, text in (tables or {}).items():
         lines += ["", f"## {title}", "", text]
@@ -510,7 +609,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "commit that ended ok (a copy of its folder), so the other notebooks' "
                         "results and outputs stay in this run")
     parser.add_argument("--base-run", metavar="RUN_ID",
-                        help="like --keep-earlier, from this earlier run of the same profile")
+                        help="like --keep-earlier, from this earlier run of the same profile; "
+                        "'committed': from the committed reports/summary.json (a fresh clone, "
+                        "no run folders): the other notebooks keep its numbers, but not their "
+                        "outputs, so run together notebooks that read each other's (05 reads "
+                        "03's models)")
     parser.add_argument("--any-commit", action="store_true",
                         help="with --keep-earlier/--base-run: accept an earlier run made at "
                         "another commit (the summary names each notebook's commit)")

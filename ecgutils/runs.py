@@ -28,6 +28,10 @@ from ecgutils.fileio import atomic_write_json, atomic_write_text
 
 RUN_RECORD = "run.json"
 LATEST = "LATEST"
+# ``--base-run committed``: the committed summary a run starts from, kept in its folder (a
+# fresh clone has no run folders, only ``reports/summary.json``/``.md``).
+COMMITTED_BASE = "committed"
+BASE_SUMMARY = "base-summary"
 # The profile whose successful runs replace the committed reports/summary.*.
 COMMITTED_PROFILE = "default"
 _SUMMARY_FILES = ("summary.json", "summary.md")
@@ -67,7 +71,8 @@ def runs_root() -> Path:
     return config.published_dir() / "runs"
 
 
-def start(profile: str, commit: str, argv: list[str], base: Run | None = None) -> Run:
+def start(profile: str, commit: str, argv: list[str], base: Run | None = None,
+          base_summary: Path | None = None) -> Run:
     """Create a new run folder for ``profile`` and record it as running.
 
     Parameters
@@ -80,6 +85,11 @@ def start(profile: str, commit: str, argv: list[str], base: Run | None = None) -
         The command line, kept in ``run.json``.
     base : Run or None
         An earlier run of the same profile whose outputs the new run starts from (copied).
+    base_summary : Path or None
+        A published ``summary.json`` the run starts from instead (``--base-run committed``):
+        it and its ``.md`` are copied into the run's folder as ``base-summary.json``/``.md``,
+        so the run's summary carries the notebooks it does not run (their metrics and tables,
+        not their outputs).
 
     Returns
     -------
@@ -101,9 +111,16 @@ def start(profile: str, commit: str, argv: list[str], base: Run | None = None) -
         raise OSError(f"could not create a new run folder under {parent}")
     if base is not None:
         _copy_outputs(base.path, path)
+    if base_summary is not None:
+        for suffix in (".json", ".md"):
+            source = base_summary.with_suffix(suffix)
+            if source.is_file():
+                shutil.copy2(source, path / f"{BASE_SUMMARY}{suffix}")
     run = Run(path, {"run_id": run_id, "profile": profile, "status": "running",
                      "commit": commit, "started": _now(), "pid": os.getpid(),
-                     "argv": list(argv), "base_run": base.run_id if base else None})
+                     "argv": list(argv),
+                     "base_run": base.run_id if base else
+                     (COMMITTED_BASE if base_summary is not None else None)})
     _save(run)
     return run
 
@@ -173,6 +190,19 @@ def find(run_id: str, profile: str) -> Run:
                      f"its runs: {known}")
 
 
+def committed_summary(profile: str) -> Path:
+    """The published ``summary.json`` a ``--base-run committed`` run of ``profile`` starts
+    from; ValueError when there is none or it is of another profile."""
+    path = config.published_dir() / _SUMMARY_FILES[0]
+    if not path.is_file():
+        raise ValueError(f"--base-run {COMMITTED_BASE}: there is no {path}")
+    made_by = json.loads(path.read_text()).get("profile")
+    if made_by != profile:
+        raise ValueError(f"--base-run {COMMITTED_BASE}: {path} is of profile {made_by!r}, "
+                         f"not {profile!r}")
+    return path
+
+
 def base_for(profile: str, commit: str, run_id: str | None = None,
              any_commit: bool = False) -> Run:
     """The earlier run a ``--keep-earlier`` run starts from: ``run_id`` when named, else the
@@ -186,7 +216,9 @@ def base_for(profile: str, commit: str, run_id: str | None = None,
         finished = [run for run in list_runs(profile) if run.status == "ok"]
         if not finished:
             raise ValueError(f"--keep-earlier: no earlier run of profile {profile!r} ended ok "
-                             f"under {runs_root() / profile}; run the whole profile first")
+                             f"under {runs_root() / profile}; run the whole profile first, or "
+                             f"start from the committed summary with --base-run "
+                             f"{COMMITTED_BASE} (a fresh clone)")
         base = finished[-1]
     if base.commit != commit and not any_commit:
         raise ValueError(

@@ -377,3 +377,76 @@ def test_two_runs_of_different_profiles_at_once_do_not_collide(reports, mitdb_ro
     assert published["metrics"]["mitdb.data.n_records"] == 3
     for folder in (smoke_run, default_run):
         assert (folder / "figures" / "01_af_vs_sinus_strip.png").stat().st_size > 10_000
+
+
+def _export_table(name, title):
+    return (f"from ecgutils import reporting\n"
+            f"reporting.export_table({name!r}, {title!r}, '| a |\\n|---|\\n| 1 |')")
+
+
+def test_base_run_committed_carries_the_committed_summary_of_a_fresh_clone(
+        reports, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    notebooks = _toy_notebooks(tmp_path, monkeypatch, {
+        "01_a": [_export("01_a", 48), _export_table("01_a", "Table of 01")],
+        "02_b": ["from ecgutils import reporting\n"
+                 "reporting.export_metrics('02_b', {'cinc2017.data.n_records': 5})"]})
+    assert run_all.main(["--profile", "default"]) == 0
+    shutil.rmtree(reports / "runs")  # a fresh clone: the committed summary, no run folders
+    assert run_all.main(["--profile", "default", "--only", "02", "--keep-earlier"]) == 2
+    assert "--base-run committed" in capsys.readouterr().err
+    assert run_all.main(["--profile", "smoke", "--only", "02", "--base-run", "committed"]) == 2
+    assert "is of profile 'default', not 'smoke'" in capsys.readouterr().err
+
+    _write_notebook(notebooks / "01_a.ipynb", ["raise RuntimeError('must not run')"])
+    _write_notebook(notebooks / "02_b.ipynb", [
+        "from ecgutils import reporting\n"
+        "reporting.export_metrics('02_b', {'cinc2017.data.n_records': 6})"])
+    assert run_all.main(["--profile", "default", "--only", "02", "--base-run", "committed"]) == 0
+    folder, record = _only_run(reports, "default")
+    assert record["base_run"] == "committed"
+    summary = json.loads((reports / "summary.json").read_text())
+    assert summary["run_id"] == folder.name
+    entries = {nb["name"]: nb for nb in summary["notebooks"]}
+    assert entries["01_a"]["status"].startswith("ok (earlier run, commit ")
+    assert entries["01_a"]["metric_keys"] == ["mitdb.data.n_records"]
+    assert entries["02_b"]["status"] == "ok"
+    assert summary["metrics"] == {"mitdb.data.n_records": 48, "cinc2017.data.n_records": 6}
+    assert "unattributed" not in summary
+    assert "## Table of 01" in (reports / "summary.md").read_text()
+
+
+def test_an_older_committed_summary_is_carried_as_one_unattributed_block(
+        reports, tmp_path, monkeypatch):
+    # A summary written before entries named their metrics: what a notebook exports again
+    # replaces its carried value; the rest stays, said so, until a whole run replaces it.
+    reports.mkdir()
+    (reports / "summary.json").write_text(json.dumps({
+        "profile": "default", "run_id": "old", "git_commit": "abc",
+        "notebooks": [{"name": "01_a", "status": "ok", "wall_s": 3.0, "commit": "abc"},
+                      {"name": "02_b", "status": "ok", "wall_s": 4.0, "commit": "abc"}],
+        "metrics": {"mitdb.data.n_records": 48, "cinc2017.data.n_records": 5}}))
+    (reports / "summary.md").write_text(
+        "# Latest\n\n## Old table\n\n| a |\n|---|\n| 1 |\n\n## Table of 02\n\nstale\n\n"
+        "All exported metrics:\n\n| metric | value |\n")
+    _toy_notebooks(tmp_path, monkeypatch, {
+        "01_a": ["raise RuntimeError('must not run')"],
+        "02_b": ["from ecgutils import reporting\n"
+                 "reporting.export_metrics('02_b', {'cinc2017.data.n_records': 6})",
+                 _export_table("02_b", "Table of 02")]})
+    assert run_all.main(["--profile", "default", "--only", "02", "--base-run", "committed"]) == 0
+    summary = json.loads((reports / "summary.json").read_text())
+    assert summary["metrics"] == {"mitdb.data.n_records": 48, "cinc2017.data.n_records": 6}
+    assert summary["unattributed"] == {"source": "summary of run old, commit abc",
+                                       "metrics": ["mitdb.data.n_records"],
+                                       "tables": ["Old table"]}
+    assert summary["tables"]["Table of 02"] == "| a |\n|---|\n| 1 |"
+    markdown = (reports / "summary.md").read_text()
+    assert "1 metric(s) and 1 table(s) that no notebook of this run exported again" in markdown
+    assert "## Old table" in markdown and "stale" not in markdown
+    # A later run on top of this summary carries the block on, again less what is re-exported.
+    assert run_all.main(["--profile", "default", "--only", "02", "--base-run", "committed"]) == 0
+    again = json.loads((reports / "summary.json").read_text())
+    assert again["unattributed"] == summary["unattributed"]
+    assert again["metrics"] == summary["metrics"]
