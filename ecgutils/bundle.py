@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from ecgutils import beats, episodes, features, signal
 from ecgutils.errors import ECGDataError
@@ -244,8 +245,12 @@ class Bundle:
             return np.zeros(0)
         total = np.zeros(n)
         if self.settings.kind == "features_gb":
-            for model in self.models:
-                total += features.af_prob(model, rr)
+            # One OpenMP thread: the scanner predicts a few windows per block, where
+            # scikit-learn's threads only wait for each other (2x slower on 2 busy cores;
+            # benchmarks/bench_scanner.py), and archives parallelise over records instead.
+            with threadpool_limits(limits=1, user_api="openmp"):
+                for model in self.models:
+                    total += features.af_prob(model, rr)
             return total / len(self.models)
         for model in self.models:
             for lo in range(0, n, batch_size):
