@@ -115,7 +115,7 @@ def run_features(name: str, max_records: int | None) -> dict:
     if kind == "scanner":
         windows = release.scanner_windows()
         table = windows[windows["record"].isin(table.index)].reset_index(drop=True)
-    fitted = feature_model.development_fit(table, seed=SEED, features=columns)
+    fitted = feature_model.development_fit(table, seed=SEED, columns=columns)
     return {"config": name, "threshold": fitted["threshold"], "epochs": fitted["epochs"],
             "best_epoch": None, "train_windows_per_s": None, "params": None,
             "wall_s": time.perf_counter() - began,

@@ -220,15 +220,17 @@ def external(windows: pd.DataFrame, cinc: pd.DataFrame, test: str,
 
 def development_fit(table: pd.DataFrame, dev_fraction: float = 0.2,
                     seed: int = config.DEFAULT_SEED,
-                    features: tuple[str, ...] = FEATURES) -> dict[str, Any]:
+                    columns: tuple[str, ...] = FEATURES) -> dict[str, Any]:
     """The lever row: fit on the non-development records (threshold from their inner
-    out-of-fold record predictions), score the development records per record; ``features``
-    picks the columns (e.g. :data:`RHYTHM_ONLY` to measure what the atrial features add).
+    out-of-fold record predictions), score the development records per record; ``columns``
+    picks the features (e.g. :data:`RHYTHM_ONLY` to measure what the atrial features add).
 
     ``table`` has one row per record (:func:`cinc_table`, records as index) or one row per
     window with a ``record`` column (the scanner's windows,
     :func:`ecgutils.release.scanner_windows`): a record is then scored, and thresholded, as
-    the mean of its windows' probabilities, as the scanner scores it.
+    the mean of its windows' probabilities, as the scanner scores it. Rows with ``noisy``
+    True (noise-augmented copies, :func:`ecgutils.release.training_windows`) are trained on
+    where their record is, never scored. The fitted ``model`` is returned too.
     """
     classes = classes_of(table)
     names = (table["record"] if "record" in table.columns else table.index
@@ -237,18 +239,20 @@ def development_fit(table: pd.DataFrame, dev_fraction: float = 0.2,
     per_record = per_record[~per_record.index.duplicated()]
     windows = len(per_record) < len(names)
     development, rest = development_records(per_record, dev_fraction, seed)
+    clean = ~table["noisy"].to_numpy(dtype=bool) if "noisy" in table else np.ones(len(names),
+                                                                                 bool)
     fit_rows = np.isin(names, rest)
-    dev_rows = np.isin(names, development)
+    dev_rows = np.isin(names, development) & clean
     splits.assert_disjoint(train=names[fit_rows], test=names[dev_rows])
-    X = table[list(features)].to_numpy(dtype=float)
+    X = table[list(columns)].to_numpy(dtype=float)
     threshold = inner_threshold(X[fit_rows], classes[fit_rows], names[fit_rows], seed=seed,
-                                per_group=windows)
+                                per_group=windows, scored=clean[fit_rows])
     model = fit(X[fit_rows], classes[fit_rows], seed)
     scores = features.record_scores(names[dev_rows], (classes[dev_rows] == AF_CLASS).astype(int),
                                     af_prob(model, X[dev_rows])).rename(
         columns={"record": "group"})
     return {"scores": scores, "threshold": threshold, "epochs": model.n_iter_,
-            "train_windows": int(fit_rows.sum())}
+            "train_windows": int(fit_rows.sum()), "model": model}
 
 
 def classes_of(table: pd.DataFrame) -> np.ndarray:

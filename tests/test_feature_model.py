@@ -98,3 +98,25 @@ def test_an_inner_threshold_scores_only_the_rows_it_is_told_to(monkeypatch):
     feature_model.inner_threshold(X, classes, groups, scored=scored, per_group=True)
     assert seen["y"].size == 40 and seen["y"].sum() == 10
     assert np.isfinite(seen["prob"]).all()
+
+
+def test_development_fit_scores_each_clean_development_record_once_never_a_noisy_copy(cinc):
+    # A window table like the scanner's: 2 windows per record plus a noisy copy of every
+    # record (relabelled "~": if a copy were scored or a development copy trained on, the
+    # scores would change).
+    table = cinc.reset_index(names="record")
+    windows = pd.concat([table, table], ignore_index=True).assign(noisy=False)
+    copies = table.assign(noisy=True, rhythm_class="~")
+    fitted = feature_model.development_fit(pd.concat([windows, copies], ignore_index=True),
+                                           columns=feature_model.RHYTHM_ONLY)
+    development, _ = detector_study.development_records(cinc["rhythm_class"])
+    scores = fitted["scores"]
+    assert sorted(scores["group"]) == sorted(development)
+    assert (scores["n_windows"] == 2).all()
+    assert fitted["model"].n_features_in_ == len(feature_model.RHYTHM_ONLY)
+    assert fitted["train_windows"] == 3 * (len(cinc) - len(development))
+    dev_copies = copies["record"].isin(development)
+    again = feature_model.development_fit(
+        pd.concat([windows, copies[~dev_copies]], ignore_index=True),
+        columns=feature_model.RHYTHM_ONLY)
+    pd.testing.assert_frame_equal(scores, again["scores"])
