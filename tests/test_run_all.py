@@ -194,7 +194,7 @@ def test_smoke_profile_runs_every_notebook_and_writes_the_summary(reports, mitdb
         ).strip()
     summary = json.loads((folder / "summary.json").read_text())
     assert set(summary) == {"profile", "run_id", "reports_dir", "git_commit", "generated_at",
-                            "python", "tensorflow", "notebooks", "metrics"}
+                            "python", "tensorflow", "notebooks", "metrics", "tables"}
     assert not (reports / "summary.json").exists()  # only the default profile's is published
     assert summary["profile"] == "smoke"
     names = [nb["name"] for nb in summary["notebooks"]]
