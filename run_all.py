@@ -7,7 +7,7 @@
     python run_all.py --data-dir /data/physionet
     python run_all.py --update-notebooks       # developers: refresh nbval-checked outputs
     python run_all.py --only 03b --keep-earlier  # rerun one notebook on top of the last run
-    python run_all.py --only 03,05 --base-run committed  # ... on top of the committed summary
+    python run_all.py --only 03_,05 --base-run committed  # ... on top of the committed summary
     python run_all.py --summary-only           # rebuild the published run's summary
     python run_all.py --list                   # the run folders
     python run_all.py --prune 3                # delete all but the 3 newest runs per profile
