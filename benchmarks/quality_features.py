@@ -143,14 +143,17 @@ def score(table: pd.DataFrame, fitted: dict, columns: tuple[str, ...]) -> pd.Dat
     return scored.rename(columns={"record": "group"}).assign(threshold=fitted["threshold"])
 
 
-def condition_row(condition: str, scored: dict[str, pd.DataFrame]) -> dict:
+def condition_row(condition: str, scored: dict[str, pd.DataFrame], new: str = "quality"
+                  ) -> dict:
+    """F1 and AUROC of each arm of ``scored`` (arm → record scores) and the gap of arm
+    ``new`` over ``base`` with a paired bootstrap CI over records."""
     row = {"condition": condition, "records": len(scored["base"]),
            "af_records": int(scored["base"]["y"].sum())}
     for arm, s in scored.items():
         m = metrics.binary_metrics(s["y"], s["prob"], s["threshold"].to_numpy())
         row[f"f1_{arm}"], row[f"auroc_{arm}"] = m["f1"], m["auroc"]
     gap = metrics.bootstrap_gap(*[(s["y"], s["prob"], s["group"], s["threshold"].to_numpy())
-                                  for s in (scored["quality"], scored["base"])],
+                                  for s in (scored[new], scored["base"])],
                                 n_boot=N_BOOT, seed=SEED)
     row["f1_gap"], row["f1_gap_ci95"] = gap["f1"][0], [gap["f1"][1], gap["f1"][2]]
     row["auroc_gap"], row["auroc_gap_ci95"] = gap["auroc"][0], [gap["auroc"][1],

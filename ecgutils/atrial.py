@@ -94,7 +94,7 @@ def window_features(signal_mv: np.ndarray, fs: float, beat_times_s: np.ndarray,
     else:
         if signal_mv.size <= max(3 * 2 * int(fs), before + after):  # filtfilt's padding
             return out
-        signal_mv = scipy_signal.sosfiltfilt(_bandpass(float(fs)), signal_mv)
+        signal_mv = scipy_signal.sosfiltfilt(bandpass_sos(float(fs)), signal_mv)
     offset = int(round(t0_s * fs))
     peaks = np.round(np.sort(np.asarray(beat_times_s, dtype=float)) * fs).astype(np.int64)
     peaks = peaks - offset
@@ -128,11 +128,11 @@ def _template_features(segments: np.ndarray, fs: float,
     band = (freqs >= F_BAND_HZ[0]) & (freqs <= F_BAND_HZ[1])
     total = (freqs >= TOTAL_BAND_HZ[0]) & (freqs <= TOTAL_BAND_HZ[1])
     f_share = power[:, band].sum(axis=1) / np.maximum(power[:, total].sum(axis=1), 1e-18)
-    whole = _correlations(segments, template)
+    whole = correlations(segments, template)
     return np.array([
         np.ptp(p_template) / scale,
         np.std(p_template) / scale,
-        np.median(_correlations(p_beats, p_template)),
+        np.median(correlations(p_beats, p_template)),
         np.median(whole),
         np.quantile(whole, 0.1),
         np.sqrt(np.mean(residual ** 2)) / scale,
@@ -142,7 +142,7 @@ def _template_features(segments: np.ndarray, fs: float,
     ], dtype=np.float32)
 
 
-def _correlations(rows: np.ndarray, reference: np.ndarray) -> np.ndarray:
+def correlations(rows: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """Pearson correlation of each row with ``reference`` (0 where either is flat)."""
     rows = rows - rows.mean(axis=1, keepdims=True)
     reference = reference - reference.mean()
@@ -151,7 +151,7 @@ def _correlations(rows: np.ndarray, reference: np.ndarray) -> np.ndarray:
 
 
 @lru_cache(maxsize=8)
-def _bandpass(fs: float) -> np.ndarray:
+def bandpass_sos(fs: float) -> np.ndarray:
     return scipy_signal.butter(2, BANDPASS_HZ, btype="bandpass", output="sos", fs=fs)
 
 

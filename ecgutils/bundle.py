@@ -89,7 +89,8 @@ class Settings:
         :class:`ecgutils.episodes.EpisodeParams` fields.
     rr_features : list of str
         Per-window features of the model's ``rr`` input, in order: the kind's
-        (:data:`KINDS`).
+        (:data:`KINDS`); a ``features_gb`` bundle may name any of
+        :data:`ecgutils.features.KNOWN`, which the scanner then computes.
     label_map : dict
         Output meaning, e.g. ``{"AF": 1, "not AF": 0}``.
     training, versions : dict
@@ -151,7 +152,12 @@ class Settings:
         if self.aggregation not in AGGREGATIONS:
             problems.append(f"aggregation {self.aggregation!r}")
         expected = list(KINDS[self.kind][1]) if self.kind in KINDS else []
-        if list(self.rr_features) != expected:
+        if self.kind == "features_gb":  # it reads features by name: any this code computes
+            rr = list(self.rr_features)
+            if not rr or set(rr) - set(features.KNOWN) or len(set(rr)) != len(rr):
+                problems.append(f"features {rr} (this code computes {list(features.KNOWN)}, "
+                                "each once)")
+        elif list(self.rr_features) != expected:
             problems.append(f"RR features {list(self.rr_features)} (this code computes "
                             f"{expected} for kind {self.kind!r})")
         if not 0 < self.low_hz < self.high_hz < self.fs / 2:

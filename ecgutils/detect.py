@@ -226,7 +226,8 @@ class _Pipeline:
             R = beats.window_features(beat_s, starts_s, s.window_s)
         else:  # on the conditioned (band-passed) signal held from cond_offset on
             R = features.segment_features(self.cond, s.fs, beat_s, starts_s, s.window_s,
-                                          filtered=True, t0_s=self.cond_offset / s.fs)
+                                          filtered=True, t0_s=self.cond_offset / s.fs,
+                                          columns=tuple(s.rr_features))
         if self.collect is not None:
             self.collect.append(R)
             self.prob.extend([np.nan] * len(R))

@@ -18,19 +18,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ecgutils import atrial, beats
+from ecgutils import atrial, beats, ectopy
 from ecgutils.windows import CLASS_INDEX
 
 AF_CLASS = CLASS_INDEX["A"]  # a four-class model's AF class
 RR_EXTRA = ("rr_n", "rr_min_rel", "rr_max_rel", "drr_rel10", "drr_rel20", "rr_iqr_rel")
 FEATURES = beats.FEATURES + RR_EXTRA + atrial.FEATURES
 RHYTHM_ONLY = beats.FEATURES + RR_EXTRA
+# Every feature this code computes: the shipped set and the candidates measured beside it
+# (:mod:`ecgutils.ectopy`); a bundle names the ones its model reads.
+KNOWN = FEATURES + ectopy.FEATURES
 
 
 def segment_features(signal_mv: np.ndarray, fs: float, beat_times_s: np.ndarray,
                      starts_s: np.ndarray, window_s: float,
-                     filtered: bool = False, t0_s: float = 0.0) -> np.ndarray:
-    """:data:`FEATURES` of windows ``[start, start + window_s)`` of one lead.
+                     filtered: bool = False, t0_s: float = 0.0,
+                     columns: tuple[str, ...] | list[str] = FEATURES) -> np.ndarray:
+    """The features ``columns`` (default :data:`FEATURES`; any of :data:`KNOWN`, in that
+    order) of windows ``[start, start + window_s)`` of one lead.
 
     ``filtered``: the lead is already band-passed (zero phase, e.g. the scanner's 0.5-40 Hz),
     so :func:`ecgutils.atrial.window_features` reads it as it is — each window's features
@@ -39,13 +44,26 @@ def segment_features(signal_mv: np.ndarray, fs: float, beat_times_s: np.ndarray,
 
     Returns
     -------
-    ndarray of float32, shape (n_windows, len(FEATURES))
+    ndarray of float32, shape (n_windows, len(columns))
     """
+    columns = tuple(columns)
+    unknown = sorted(set(columns) - set(KNOWN))
+    if unknown or len(set(columns)) != len(columns):
+        raise ValueError(f"features {list(columns)}: unknown {unknown} or repeated "
+                         f"(known: {list(KNOWN)})")
     starts_s = np.asarray(starts_s, dtype=float)
-    return np.hstack([beats.window_features(beat_times_s, starts_s, window_s),
-                      rr_extra(beat_times_s, starts_s, window_s),
-                      atrial.window_features(signal_mv, fs, beat_times_s, starts_s, window_s,
-                                             filtered=filtered, t0_s=t0_s)])
+    parts = [beats.window_features(beat_times_s, starts_s, window_s),
+             rr_extra(beat_times_s, starts_s, window_s),
+             atrial.window_features(signal_mv, fs, beat_times_s, starts_s, window_s,
+                                    filtered=filtered, t0_s=t0_s)]
+    if set(columns) & set(ectopy.FEATURES):
+        parts.append(ectopy.window_features(signal_mv, fs, beat_times_s, starts_s, window_s,
+                                            filtered=filtered, t0_s=t0_s))
+    computed = np.hstack(parts)
+    if columns == FEATURES:
+        return computed
+    names = KNOWN[:computed.shape[1]]
+    return computed[:, [names.index(c) for c in columns]]
 
 
 def af_prob(model: Any, X: np.ndarray) -> np.ndarray:

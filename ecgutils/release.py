@@ -57,6 +57,7 @@ from ecgutils import (
     detect,
     detector_study,
     ec57,
+    ectopy,
     episodes,
     external,
     feature_model,
@@ -228,19 +229,27 @@ def out_of_fold(study: detector_study.DetectorStudy, data_dir: str | os.PathLike
 
 
 def scanner_windows(data_dir: str | os.PathLike | None = None,
-                    max_records: int | None = None) -> pd.DataFrame:
+                    max_records: int | None = None,
+                    columns: tuple[str, ...] = features.FEATURES) -> pd.DataFrame:
     """Step 1 (``features_gb``): every CinC record (or the first ``max_records``) through the
     scanner without a model (:func:`ecgutils.detect.window_inputs`); one row per window:
-    ``record, start_s, rhythm_class`` and :data:`ecgutils.features.FEATURES`. Cached (the key
-    holds the record list, the scan settings and the code)."""
+    ``record, start_s, rhythm_class`` and the features ``columns`` (default
+    :data:`ecgutils.features.FEATURES`). Cached (the key holds the record list, the scan
+    settings and the code)."""
     names = preprocess.record_list(
         preprocess.detector_params("cinc2017", max_records=max_records), data_dir)
-    scan = settings(0.5, kind="features_gb")
+    scan = feature_settings(columns)
     entry = cache.load_or_build(
         "cinc2017-scanner-features", {"records": names, "scan": scan.scan_key()},
         lambda: _build_scanner_windows(names, scan, data_dir),
-        code_version=cache.code_version(atrial, beats, detect, features, records, signal))
-    return _window_table(entry)
+        code_version=cache.code_version(atrial, beats, detect, ectopy, features, records,
+                                        signal))
+    return _window_table(entry, columns)
+
+
+def feature_settings(columns: tuple[str, ...] = features.FEATURES) -> bundle.Settings:
+    """The release's scan settings for a ``features_gb`` model reading ``columns``."""
+    return dataclasses.replace(settings(0.5, kind="features_gb"), rr_features=list(columns))
 
 
 def _build_scanner_windows(names: list[str], scan: bundle.Settings,
@@ -262,14 +271,15 @@ def _window_entry(rows: list[pd.DataFrame], values: list[np.ndarray]):
     return {"F": np.vstack(values).astype(np.float32)}, {"rows": rows}, {"n": len(rows)}
 
 
-def _window_table(entry: cache.Entry) -> pd.DataFrame:
-    """The rows of :func:`_window_entry`'s entry beside their features, one table."""
-    table = pd.DataFrame(np.asarray(entry.arrays["F"]), columns=list(features.FEATURES))
+def _window_table(entry: cache.Entry, columns: tuple[str, ...]) -> pd.DataFrame:
+    """The rows of :func:`_window_entry`'s entry beside their features ``columns``."""
+    table = pd.DataFrame(np.asarray(entry.arrays["F"]), columns=list(columns))
     return pd.concat([entry.tables["rows"].reset_index(drop=True), table], axis=1)
 
 
 def noisy_scanner_windows(plan: pd.DataFrame, data_dir: str | os.PathLike | None = None,
-                          split_seed: int = config.DEFAULT_SEED) -> pd.DataFrame:
+                          split_seed: int = config.DEFAULT_SEED,
+                          columns: tuple[str, ...] = features.FEATURES) -> pd.DataFrame:
     """Noisy copies of CinC records through the scanner, one row per window like
     :func:`scanner_windows` plus ``noise, snr_db``: each record of ``plan`` (columns
     ``record, noise, snr_db, where``, as :func:`ecgutils.noise_augment.plan` draws them) with
@@ -281,12 +291,13 @@ def noisy_scanner_windows(plan: pd.DataFrame, data_dir: str | os.PathLike | None
 
     ``split_seed`` cuts the noise records into training and test segments; it must be the
     one notebook 08 uses (:data:`ecgutils.config.DEFAULT_SEED`), or "training" noise could be
-    08's test noise.
+    08's test noise. ``columns``: the features computed (default
+    :data:`ecgutils.features.FEATURES`).
     """
     from ecgutils import noise_study  # noise_study imports the scanner's modules
 
     plan = plan[["record", "noise", "snr_db", "where"]].reset_index(drop=True)
-    scan = settings(0.5, kind="features_gb")
+    scan = feature_settings(columns)
     key = {"plan": hashlib.sha256(plan.to_csv(index=False).encode()).hexdigest(),
            "scan": scan.scan_key(),
            "split_seed": split_seed}
@@ -316,24 +327,25 @@ def noisy_scanner_windows(plan: pd.DataFrame, data_dir: str | os.PathLike | None
 
     entry = cache.load_or_build(
         "cinc2017-scanner-features-noisy", key, build,
-        code_version=cache.code_version(atrial, beats, detect, features, noise_augment,
-                                        records, signal))
-    return _window_table(entry)
+        code_version=cache.code_version(atrial, beats, detect, ectopy, features,
+                                        noise_augment, records, signal))
+    return _window_table(entry, columns)
 
 
 def training_windows(data_dir: str | os.PathLike | None = None,
                      max_records: int | None = None,
-                     augmentation: noise_augment.NoiseAugmentation | None = None
-                     ) -> pd.DataFrame:
+                     augmentation: noise_augment.NoiseAugmentation | None = None,
+                     columns: tuple[str, ...] = features.FEATURES) -> pd.DataFrame:
     """The feature detector's training rows: :func:`scanner_windows` (``noisy`` False) and,
     with ``augmentation``, the noisy copies of the records it draws
-    (:func:`noisy_scanner_windows`, ``noisy`` True)."""
-    clean = scanner_windows(data_dir, max_records).assign(noisy=False)
+    (:func:`noisy_scanner_windows`, ``noisy`` True); features ``columns``."""
+    clean = scanner_windows(data_dir, max_records, columns).assign(noisy=False)
     if augmentation is None:
         return clean
     names = clean["record"].drop_duplicates().tolist()
     plan = noise_augment.augmentation_plan(names, augmentation)
-    noisy = noisy_scanner_windows(plan[plan["noisy"]], data_dir, augmentation.split_seed)
+    noisy = noisy_scanner_windows(plan[plan["noisy"]], data_dir, augmentation.split_seed,
+                                  columns)
     return pd.concat([clean, noisy.drop(columns=["noise", "snr_db"]).assign(noisy=True)],
                      ignore_index=True)
 

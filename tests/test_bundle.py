@@ -386,3 +386,11 @@ def test_a_features_bundle_refuses_untrusted_types(tmp_path, booster, monkeypatc
     monkeypatch.setattr(bundle, "SKOPS_TRUSTED", ())
     with pytest.raises(BundleError, match="types this code does not trust.*TreePredictor"):
         bundle.load(path)
+
+
+def test_a_features_bundle_may_read_any_feature_this_code_computes():
+    picked = ["cv_nn", "cosen", "p_corr"]
+    assert release.feature_settings(tuple(picked)).rr_features == picked
+    for wrong in (["cosen", "p_wave"], ["cosen", "cosen"], []):
+        with pytest.raises(BundleError, match="features"):
+            dataclasses.replace(_gb_settings(), rr_features=wrong)
