@@ -5,7 +5,8 @@
 Two arms of the ``features_gb`` release recipe (scanner windows of every CinC record, with the
 noise-augmented copies of :class:`ecgutils.noise_augment.NoiseAugmentation` in training):
 
-* ``base`` — the 27 features the shipped model reads (:data:`ecgutils.features.FEATURES`);
+* ``base`` — the 27 features the shipped model read before
+  (:data:`ecgutils.features.BEFORE_ECTOPY`);
 * ``ectopy`` — the same plus the 7 of :mod:`ecgutils.ectopy` (odd-QRS share, NN share and
   irregularity, Lorenz-plot occupancy, SD1/SD2, turning points), computed by the scanner
   itself on the clean or noisy record.
@@ -15,7 +16,8 @@ fitted on the CinC records outside the development set, threshold from inner rec
 out-of-fold records, scored on the development records clean and remade with NSTDB training
 noise (bw, ma at 12, 6, 0 dB); adopt when the clean F1 falls by no more than 0.01 and the
 clean AUROC by no more than 0.005, and the clean F1 or the mean noisy F1 rises by at least
-0.01. mitdb and notebook 08's test noise are not looked at.
+0.01. mitdb and notebook 08's test noise are not looked at. Result (2026-12-01): adopt —
+the 7 features are now part of :data:`ecgutils.features.FEATURES`.
 Writes reports/benchmarks-ectopy-features.md and .json.
 """
 
@@ -47,7 +49,8 @@ from quality_features import (  # noqa: E402
 from ecgutils import config, ectopy, feature_model, features, noise_study, release  # noqa: E402
 from ecgutils.fileio import atomic_write_json, atomic_write_text  # noqa: E402
 
-ARMS = {"base": tuple(features.FEATURES), "ectopy": tuple(features.FEATURES) + ectopy.FEATURES}
+ARMS = {"base": tuple(features.BEFORE_ECTOPY),
+        "ectopy": tuple(features.BEFORE_ECTOPY) + ectopy.FEATURES}
 ALL = ARMS["ectopy"]
 OUT = config.published_dir()
 
@@ -77,7 +80,7 @@ def main() -> None:
                                        for arm, f in fitted.items()}, new="ectopy"))
     results = pd.DataFrame(rows)
     decision = decide(results)
-    importance = permutation_gain(fitted["ectopy"]["model"])
+    importance = split_counts(fitted["ectopy"]["model"])
     payload = {"run": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
                "max_records": args.max_records, "augmentation": asdict(AUGMENTATION),
                "eval_seed": EVAL_SEED, "development_records": int(development.size),
@@ -91,11 +94,11 @@ def main() -> None:
     print(markdown(payload))
 
 
-def permutation_gain(model) -> dict[str, int]:
+def split_counts(model) -> dict[str, int]:
     """How often the fitted ``ectopy`` arm splits on each new feature (its trees' nodes):
     whether the model reads them at all, not how much they help."""
     counts = dict.fromkeys(ectopy.FEATURES, 0)
-    first = len(features.FEATURES)
+    first = len(features.BEFORE_ECTOPY)
     for per_class in model._predictors:
         for tree in per_class:
             for node in tree.nodes:

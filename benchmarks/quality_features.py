@@ -5,7 +5,8 @@
 Two arms of the ``features_gb`` release recipe (scanner windows of every CinC record, with the
 noise-augmented copies of :class:`ecgutils.noise_augment.NoiseAugmentation` in training):
 
-* ``base`` — the 27 features the shipped model reads (:data:`ecgutils.features.FEATURES`);
+* ``base`` — the features the shipped model reads (:data:`ecgutils.features.FEATURES`: 27
+  when this was measured, before :mod:`ecgutils.ectopy`'s 7 were adopted);
 * ``quality`` — the same plus the 5 signal-quality indices of :mod:`ecgutils.quality`
   (kurtosis, skewness, QRS-band, high- and low-frequency power shares), computed on the lead
   the scanner conditions (band-passed, resampled), clean or with its noise.
@@ -188,7 +189,7 @@ def markdown(p: dict) -> str:
         f"development records ({p['development_af']} AF), each the mean of its windows. Noisy "
         "rows: the development records remade with NSTDB noise from the *training* segments "
         f"(draws of seed {p['eval_seed']}). `quality` adds {', '.join(quality.FEATURES)} "
-        "(ecgutils.quality) to the 27 features of `base`.\n",
+        f"(ecgutils.quality) to the {len(features.FEATURES)} features of `base`.\n",
         "| condition | records | F1 base | F1 quality | F1 gap [95 % CI] | AUROC base | "
         "AUROC quality | AUROC gap [95 % CI] |",
         "|---|---:|---:|---:|---|---:|---:|---|",

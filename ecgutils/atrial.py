@@ -78,13 +78,7 @@ def window_features(signal_mv: np.ndarray, fs: float, beat_times_s: np.ndarray,
     -------
     ndarray of float32, shape (n_windows, len(FEATURES))
     """
-    signal_mv = np.asarray(signal_mv, dtype=float)
-    if signal_mv.ndim != 1:
-        raise ValueError(f"signal_mv must be one-dimensional; got shape {signal_mv.shape}")
-    if fs <= 0 or window_s <= 0:
-        raise ValueError(f"fs and window_s must be positive; got {fs} and {window_s}")
-    if not np.isfinite(signal_mv).all():
-        raise ValueError("signal_mv holds NaN or infinite samples")
+    signal_mv = checked_lead(signal_mv, fs, window_s)
     starts_s = np.asarray(starts_s, dtype=float)
     out = np.zeros((starts_s.size, len(FEATURES)), dtype=np.float32)
     before, after = int(round(BEFORE_S * fs)), int(round(AFTER_S * fs))
@@ -113,6 +107,19 @@ def window_features(signal_mv: np.ndarray, fs: float, beat_times_s: np.ndarray,
         if hi - lo >= MIN_BEATS:
             out[row, 1:] = _template_features(segments[lo:hi], float(fs), regions)
     return out
+
+
+def checked_lead(signal_mv: np.ndarray, fs: float, window_s: float) -> np.ndarray:
+    """``signal_mv`` as a float array, or ValueError: not one-dimensional, non-finite samples,
+    or a non-positive ``fs`` or ``window_s``."""
+    signal_mv = np.asarray(signal_mv, dtype=float)
+    if signal_mv.ndim != 1:
+        raise ValueError(f"signal_mv must be one-dimensional; got shape {signal_mv.shape}")
+    if fs <= 0 or window_s <= 0:
+        raise ValueError(f"fs and window_s must be positive; got {fs} and {window_s}")
+    if not np.isfinite(signal_mv).all():
+        raise ValueError("signal_mv holds NaN or infinite samples")
+    return signal_mv
 
 
 def _template_features(segments: np.ndarray, fs: float,

@@ -62,13 +62,7 @@ def window_features(signal_mv: np.ndarray, fs: float, beat_times_s: np.ndarray,
     -------
     ndarray of float32, shape (n_windows, len(FEATURES))
     """
-    signal_mv = np.asarray(signal_mv, dtype=float)
-    if signal_mv.ndim != 1:
-        raise ValueError(f"signal_mv must be one-dimensional; got shape {signal_mv.shape}")
-    if fs <= 0 or window_s <= 0:
-        raise ValueError(f"fs and window_s must be positive; got {fs} and {window_s}")
-    if not np.isfinite(signal_mv).all():
-        raise ValueError("signal_mv holds NaN or infinite samples")
+    signal_mv = atrial.checked_lead(signal_mv, fs, window_s)
     if not filtered and signal_mv.size > 3 * 2 * int(fs):  # filtfilt's padding
         signal_mv = scipy_signal.sosfiltfilt(atrial.bandpass_sos(float(fs)), signal_mv)
     beat_times_s = np.sort(np.asarray(beat_times_s, dtype=float))
@@ -81,8 +75,14 @@ def window_features(signal_mv: np.ndarray, fs: float, beat_times_s: np.ndarray,
     out = np.zeros((starts_s.size, len(FEATURES)), dtype=np.float32)
     first = np.searchsorted(beat_times_s, starts_s, side="left")
     last = np.searchsorted(beat_times_s, starts_s + window_s, side="left")
+    # A window reads the QRS of its beats that lie wholly in it: its features then depend on
+    # its own samples only (the scanner's blocks and a live stream give the batch's numbers).
+    window_lo = np.round(starts_s * fs).astype(np.int64) - int(round(t0_s * fs))
+    window_hi = window_lo + int(round(window_s * fs))
     for row, (lo, hi) in enumerate(zip(first.tolist(), last.tolist(), strict=True)):
-        odd = odd_beats(segments[lo:hi], inside[lo:hi])
+        whole = inside[lo:hi] & (peaks[lo:hi] - half >= window_lo[row]) \
+            & (peaks[lo:hi] + half < window_hi[row])
+        odd = odd_beats(segments[lo:hi], whole)
         out[row] = _window(beat_times_s[lo:hi], odd)
     return out
 

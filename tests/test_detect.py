@@ -253,7 +253,9 @@ def test_stream_equals_batch(name, chunk_s, choppy, recs, batch, test_bundle, ch
         assert len(expected) >= 2 and expected[0].end_s < rec.duration_s
     live, stream = detect.stream_record(rec, used, chunk_s)
     assert np.array_equal(live.starts_s, whole.starts_s)
-    assert np.array_equal(live.prob, whole.prob)
+    # The same windows and features; the CNN sees them in other batches, and oneDNN's kernels
+    # may round float32 differently per batch size on some CPUs (1e-7 here, exact on others).
+    np.testing.assert_allclose(live.prob, whole.prob, rtol=0, atol=1e-5)
     assert live.episodes == expected
     assert stream.closed and stream.close() == []
     _check_events(live, s, chunk_s)

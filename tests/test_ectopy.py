@@ -76,10 +76,12 @@ def test_segment_features_computes_the_columns_asked_for_by_name():
     beat_s = np.arange(1.0, 29.0, 0.8)
     x = _ecg(beat_s)
     starts = np.array([0.0, 10.0])
-    base = features.segment_features(x, FS, beat_s, starts, 20.0)
-    both = features.segment_features(x, FS, beat_s, starts, 20.0, columns=features.KNOWN)
-    np.testing.assert_array_equal(both[:, :len(features.FEATURES)], base)
-    np.testing.assert_array_equal(both[:, len(features.FEATURES):],
+    both = features.segment_features(x, FS, beat_s, starts, 20.0)
+    assert features.KNOWN == features.FEATURES == features.BEFORE_ECTOPY + ectopy.FEATURES
+    before = features.segment_features(x, FS, beat_s, starts, 20.0,
+                                       columns=features.BEFORE_ECTOPY)
+    np.testing.assert_array_equal(both[:, :len(features.BEFORE_ECTOPY)], before)
+    np.testing.assert_array_equal(both[:, len(features.BEFORE_ECTOPY):],
                                   ectopy.window_features(x, FS, beat_s, starts, 20.0))
     picked = features.segment_features(x, FS, beat_s, starts, 20.0,
                                        columns=("cv_nn", "cosen"))
