@@ -77,35 +77,48 @@ def main() -> None:
     table = with_quality(table, lambda name, noisy: plan.loc[name] if noisy else None)
     print(f"{len(table)} training windows with quality features, "
           f"{time.perf_counter() - began:.0f} s", flush=True)
+
+    def noisy_windows(draws: pd.DataFrame) -> pd.DataFrame:
+        by_record = draws.set_index("record")
+        return with_quality(release.noisy_scanner_windows(draws).assign(noisy=True),
+                            lambda name, _: by_record.loc[name])
+
+    payload, _ = compare(table, ARMS, "quality", noisy_windows, args.max_records, began)
+    atomic_write_json(OUT / "benchmarks-quality-features.json", payload)
+    atomic_write_text(OUT / "benchmarks-quality-features.md", markdown(payload))
+    print(markdown(payload))
+
+
+def compare(table: pd.DataFrame, arms: dict[str, tuple[str, ...]], new: str, noisy_windows,
+            max_records: int | None, began: float) -> tuple[dict, dict]:
+    """The protocol of the module docstring for two arms (``base`` and ``new``; arm → its
+    columns of ``table``, the training windows): fit each on the non-development records,
+    score the development records clean and remade with noise (``noisy_windows(draws)``:
+    their windows for a table of draws ``record, noise, snr_db, where``), apply the rule.
+    Returns the JSON payload and the fitted arms."""
     fitted = {arm: feature_model.development_fit(table, seed=SEED, columns=columns)
-              for arm, columns in ARMS.items()}
+              for arm, columns in arms.items()}
     development = fitted["base"]["scores"]["group"].to_numpy()
     rows = [condition_row("clean", {arm: f["scores"].assign(threshold=f["threshold"])
-                                    for arm, f in fitted.items()})]
+                                    for arm, f in fitted.items()}, new)]
     rng = np.random.default_rng(EVAL_SEED)
     for noise in NOISES:
         for snr in SNRS_DB:
             draws = pd.DataFrame({"record": development, "noise": noise, "snr_db": float(snr),
                                   "where": rng.random(development.size)})
-            noisy = release.noisy_scanner_windows(draws)
-            by_record = draws.set_index("record")
-            noisy = with_quality(noisy.assign(noisy=True),
-                                 lambda name, _, d=by_record: d.loc[name])
+            noisy = noisy_windows(draws)
             rows.append(condition_row(noise_study.condition_name(noise, snr),
-                                      {arm: score(noisy, f, ARMS[arm])
-                                       for arm, f in fitted.items()}))
+                                      {arm: score(noisy, f, arms[arm])
+                                       for arm, f in fitted.items()}, new))
     results = pd.DataFrame(rows)
-    decision = decide(results)
     payload = {"run": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
-               "max_records": args.max_records, "augmentation": asdict(AUGMENTATION),
+               "max_records": max_records, "augmentation": asdict(AUGMENTATION),
                "eval_seed": EVAL_SEED, "development_records": int(development.size),
                "development_af": int(fitted["base"]["scores"]["y"].sum()),
                "train_windows": fitted["base"]["train_windows"],
-               "results": results.to_dict(orient="records"), "decision": decision,
+               "results": results.to_dict(orient="records"), "decision": decide(results),
                "wall_s": round(time.perf_counter() - began, 1)}
-    atomic_write_json(OUT / "benchmarks-quality-features.json", payload)
-    atomic_write_text(OUT / "benchmarks-quality-features.md", markdown(payload))
-    print(markdown(payload))
+    return payload, fitted
 
 
 def with_quality(table: pd.DataFrame, noise_of) -> pd.DataFrame:
@@ -175,33 +188,43 @@ def decide(results: pd.DataFrame) -> dict:
 
 
 def markdown(p: dict) -> str:
+    return report(p, "quality", "Signal-quality features for the feature detector (features_gb)",
+                  "benchmarks/quality_features.py",
+                  f"`quality` adds {', '.join(quality.FEATURES)} (ecgutils.quality) to the "
+                  f"{len(features.FEATURES)} features of `base`.")
+
+
+def report(p: dict, new: str, title: str, script: str, arms: str, extra: str = "") -> str:
+    """The Markdown report of :func:`compare`'s payload ``p``: its protocol, one row per
+    condition (arm ``new`` against ``base``), the rule and the decision."""
     d = p["decision"]
 
     def ci(pair):
         return f"[{pair[0]:+.3f}, {pair[1]:+.3f}]"
 
     lines = [
-        "# Signal-quality features for the feature detector (features_gb)\n",
-        f"`benchmarks/quality_features.py`, run {p['run']}. Both arms: the `make model` "
+        f"# {title}\n",
+        f"`{script}`, run {p['run']}. Both arms: the `make model` "
         f"recipe with noise augmentation, fitted on the CinC records outside the development "
         f"set ({p['train_windows']} windows, clean and noisy copies), threshold from inner "
         f"record-grouped out-of-fold records; scored on the {p['development_records']} "
         f"development records ({p['development_af']} AF), each the mean of its windows. Noisy "
         "rows: the development records remade with NSTDB noise from the *training* segments "
-        f"(draws of seed {p['eval_seed']}). `quality` adds {', '.join(quality.FEATURES)} "
-        f"(ecgutils.quality) to the {len(features.FEATURES)} features of `base`.\n",
-        "| condition | records | F1 base | F1 quality | F1 gap [95 % CI] | AUROC base | "
-        "AUROC quality | AUROC gap [95 % CI] |",
+        f"(draws of seed {p['eval_seed']}). {arms}\n",
+        f"| condition | records | F1 base | F1 {new} | F1 gap [95 % CI] | AUROC base | "
+        f"AUROC {new} | AUROC gap [95 % CI] |",
         "|---|---:|---:|---:|---|---:|---:|---|",
     ]
     for r in p["results"]:
         lines.append(f"| {r['condition']} | {r['records']} | {r['f1_base']:.3f} | "
-                     f"{r['f1_quality']:.3f} | {r['f1_gap']:+.3f} {ci(r['f1_gap_ci95'])} | "
-                     f"{r['auroc_base']:.3f} | {r['auroc_quality']:.3f} | "
+                     f"{r[f'f1_{new}']:.3f} | {r['f1_gap']:+.3f} {ci(r['f1_gap_ci95'])} | "
+                     f"{r['auroc_base']:.3f} | {r[f'auroc_{new}']:.3f} | "
                      f"{r['auroc_gap']:+.3f} {ci(r['auroc_gap_ci95'])} |")
-    lines += ["", "Rule (fixed before any result): adopt when the clean F1 falls by no more "
-              "than 0.01 and the clean AUROC by no more than 0.005, and the clean F1 or the "
-              "mean noisy F1 rises by at least 0.01.", "",
+    if extra:
+        lines += ["", extra]
+    lines += ["", "Rule (fixed before any result, in benchmarks/quality_features.py): adopt "
+              "when the clean F1 falls by no more than 0.01 and the clean AUROC by no more "
+              "than 0.005, and the clean F1 or the mean noisy F1 rises by at least 0.01.", "",
               f"Clean F1 gap {d['clean_f1_gap']:+.3f}, clean AUROC gap "
               f"{d['clean_auroc_gap']:+.3f}, mean noisy F1 gap {d['mean_noisy_f1_gap']:+.3f}: "
               f"**{'adopt' if d['adopt'] else 'do not adopt'}**. ({p['wall_s']:.0f} s)"]
