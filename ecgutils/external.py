@@ -15,8 +15,10 @@ Nothing crosses: a test checks that the two sides share no record.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,13 +27,16 @@ import pandas as pd
 from ecgutils import (
     bundle,
     cache,
+    config,
     datasets,
     detect,
     detector_study,
     ec57,
     metrics,
     records,
+    reporting,
     rhythm,
+    runs,
     splits,
     train,
     windows,
@@ -199,6 +204,30 @@ def keys(result: ExternalResult) -> dict[str, Any]:
     return reporting.defined(out)
 
 
+# Where each scanned model's in-database (grouped) numbers come from: the shipped bundle is the
+# feature detector of notebook 03c trained on CinC; the CNN detector bundle is notebook 03b's.
+IN_DATABASE = {"release": ("03c_features", "features_gb"), "detector": ("03b_detector", "detector")}
+
+
+def in_database(model: str, test: str, folder: str | Path | None = None) -> dict[str, Any]:
+    """The grouped F1 and AUROC of ``model``'s recipe within database ``test`` (with its
+    ``source``: the notebook, or the earlier summary a ``--base-run`` carried), or {} when
+    neither the notebook's metrics of this run nor that summary holds them."""
+    notebook, name = IN_DATABASE.get(model, (None, None))
+    if notebook is None:
+        return {}
+    keys = {m: f"{test}.{name}.grouped.{m}" for m in ("f1", "auroc")}
+    found = reporting.load_metrics(notebook, folder)
+    source = notebook
+    if not all(k in found for k in keys.values()):
+        base = Path(folder or config.reports_dir()) / f"{runs.BASE_SUMMARY}.json"
+        found = json.loads(base.read_text()).get("metrics", {}) if base.is_file() else {}
+        source = f"{notebook} (earlier run)"
+    if not all(k in found for k in keys.values()):
+        return {}
+    return {m: found[k] for m, k in keys.items()} | {"source": f"{source}, {name}"}
+
+
 def table_row(result: ExternalResult, within: dict[str, Any] | None = None) -> dict[str, Any]:
     """One row of 07's table: the external numbers beside the in-database grouped F1/AUROC."""
     ev = result.evaluation
@@ -212,4 +241,5 @@ def table_row(result: ExternalResult, within: dict[str, Any] | None = None) -> d
     if within:
         row["in-database F1"] = within.get("f1")
         row["in-database AUROC"] = within.get("auroc")
+        row["in-database from"] = within.get("source", "")
     return row

@@ -3,6 +3,8 @@ and a CinC-trained bundle is scored on mitdb windows and EC57 episodes."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -54,3 +56,24 @@ def test_scan_long_records_scores_grid_windows_and_episodes(tiny_bundle, mitdb_r
     assert keys["cinc2017_to_mitdb.detector.external.threshold"] == 0.5
     assert "cinc2017_to_mitdb.detector.ec57.episode_se" in keys
     assert result.evaluation["n_patients"] == 2
+
+
+def test_in_database_numbers_come_from_the_models_own_notebook_or_the_carried_summary(tmp_path):
+    from ecgutils import runs
+
+    assert external.in_database("release", "mitdb", tmp_path) == {}
+    base = {"metrics": {"mitdb.features_gb.grouped.f1": 0.8,
+                        "mitdb.features_gb.grouped.auroc": 0.9,
+                        "mitdb.detector.grouped.f1": 0.7, "mitdb.detector.grouped.auroc": 0.95}}
+    (tmp_path / f"{runs.BASE_SUMMARY}.json").write_text(json.dumps(base))
+    carried = external.in_database("release", "mitdb", tmp_path)
+    assert carried == {"f1": 0.8, "auroc": 0.9,
+                       "source": "03c_features (earlier run), features_gb"}
+    metrics = reporting.metrics_path("03b_detector", tmp_path)
+    metrics.parent.mkdir(parents=True)
+    metrics.write_text(json.dumps({"mitdb.detector.grouped.f1": 0.6,
+                                   "mitdb.detector.grouped.auroc": 0.97}))
+    assert external.in_database("detector", "mitdb", tmp_path) == {
+        "f1": 0.6, "auroc": 0.97, "source": "03b_detector, detector"}
+    assert external.in_database("cosen", "mitdb", tmp_path) == {}
+    assert external.in_database("release", "cinc2017", tmp_path) == {}
