@@ -23,7 +23,6 @@ Writes reports/benchmarks-ectopy-features.md and .json.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -32,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from quality_features import AUGMENTATION, compare, report  # noqa: E402
+from quality_features import AUGMENTATION, arguments, compare, report  # noqa: E402
 
 from ecgutils import config, ectopy, features, release  # noqa: E402
 from ecgutils.fileio import atomic_write_json, atomic_write_text  # noqa: E402
@@ -44,10 +43,7 @@ OUT = config.published_dir()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--max-records", type=int, default=None,
-                        help="the first N CinC records only (testing)")
-    args = parser.parse_args()
+    args = arguments(__doc__)
     began = time.perf_counter()
     table = release.training_windows(max_records=args.max_records, augmentation=AUGMENTATION,
                                      columns=ALL)

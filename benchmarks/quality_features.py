@@ -64,11 +64,16 @@ N_BOOT = 1000
 OUT = config.published_dir()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def arguments(doc: str) -> argparse.Namespace:
+    """The command line of a feature-arm benchmark (``doc``: its module docstring)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
     parser.add_argument("--max-records", type=int, default=None,
                         help="the first N CinC records only (testing)")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = arguments(__doc__)
     began = time.perf_counter()
     table = release.training_windows(max_records=args.max_records, augmentation=AUGMENTATION)
     names = np.unique(table["record"].astype(str))
