@@ -7,8 +7,8 @@ What a cardiologist reads off a strip, as numbers, per window ``[start, start + 
 * :data:`ecgutils.atrial.FEATURES` (10) — the P wave, or its absence, in the median beat;
 * :data:`ecgutils.ectopy.FEATURES` (7) — ectopic beats (odd QRS shapes) and the irregularity
   that is left without them, and the pattern of the RR scatter. Adopted on CinC development
-  records by a rule fixed beforehand (``benchmarks/ectopy_features.py``: clean F1 +0.017,
-  mean noisy F1 +0.026); :data:`BEFORE_ECTOPY` is the set before.
+  records by a rule fixed beforehand (``benchmarks/ectopy_features.py``: clean F1 +0.010,
+  mean noisy F1 +0.025, every condition up); :data:`BEFORE_ECTOPY` is the set before.
 
 One pure function (:func:`segment_features`) serves the study (notebook 03c, on the raw lead)
 and the scanner (:mod:`ecgutils.detect`, on its band-passed signal), so a model trained on the
