@@ -38,7 +38,7 @@ def segment_features(signal_mv: np.ndarray, fs: float, beat_times_s: np.ndarray,
                      starts_s: np.ndarray, window_s: float,
                      filtered: bool = False, t0_s: float = 0.0,
                      columns: tuple[str, ...] | list[str] = FEATURES) -> np.ndarray:
-    """The features ``columns`` (default :data:`FEATURES`; any of :data:`KNOWN`, in that
+    """The features ``columns`` (default :data:`FEATURES`; any of :data:`KNOWN`, in any
     order) of windows ``[start, start + window_s)`` of one lead.
 
     ``filtered``: the lead is already band-passed (zero phase, e.g. the scanner's 0.5-40 Hz),
