@@ -75,10 +75,12 @@ def window_table(entry: cache.Entry, params: preprocess.PreprocessParams,
     return pd.concat([manifest.reset_index(drop=True), table.reset_index(drop=True)], axis=1)
 
 
-def fit(X: np.ndarray, classes: np.ndarray, seed: int = config.DEFAULT_SEED
-        ) -> HistGradientBoostingClassifier:
-    """Gradient boosting on the four classes (:data:`BOOSTING`)."""
-    return HistGradientBoostingClassifier(random_state=seed, **BOOSTING).fit(X, classes)
+def fit(X: np.ndarray, classes: np.ndarray, seed: int = config.DEFAULT_SEED,
+        boosting: dict[str, Any] | None = None) -> HistGradientBoostingClassifier:
+    """Gradient boosting on the four classes: :data:`BOOSTING`, or the settings ``boosting``
+    (keyword arguments of ``HistGradientBoostingClassifier``; a candidate being measured)."""
+    settings = BOOSTING if boosting is None else boosting
+    return HistGradientBoostingClassifier(random_state=seed, **settings).fit(X, classes)
 
 
 af_prob = features.af_prob
@@ -87,14 +89,28 @@ af_prob = features.af_prob
 def inner_threshold(X: np.ndarray, classes: np.ndarray, groups: np.ndarray,
                     seed: int = config.DEFAULT_SEED,
                     always: tuple[np.ndarray, np.ndarray] | None = None,
-                    per_group: bool = False, scored: np.ndarray | None = None) -> float:
-    """The F1-best threshold on out-of-fold predictions over a training part.
+                    per_group: bool = False, scored: np.ndarray | None = None,
+                    boosting: dict[str, Any] | None = None) -> float:
+    """The F1-best threshold on out-of-fold predictions over a training part
+    (:func:`inner_out_of_fold`, same arguments)."""
+    y, prob = inner_out_of_fold(X, classes, groups, seed, always, per_group, scored, boosting)
+    return metrics.best_threshold(y, prob)
+
+
+def inner_out_of_fold(X: np.ndarray, classes: np.ndarray, groups: np.ndarray,
+                      seed: int = config.DEFAULT_SEED,
+                      always: tuple[np.ndarray, np.ndarray] | None = None,
+                      per_group: bool = False, scored: np.ndarray | None = None,
+                      boosting: dict[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """AF labels and out-of-fold AF probabilities over a training part (inner grouped
+    5-fold).
 
     ``groups`` keeps each patient (record) in one inner fold; ``always`` (X, classes) joins
     every inner fit's training rows (the CinC records of a mitdb fold); ``per_group``
-    thresholds each group's mean probability (a record scored as the mean of its windows)
+    scores each group by its mean probability (a record scored as the mean of its windows)
     instead of each row; ``scored`` (boolean per row) keeps the rows that count — the others
-    (noisy training copies) are only trained on, in their patient's inner folds.
+    (noisy training copies) are only trained on, in their patient's inner folds;
+    ``boosting``: the settings fitted (default :data:`BOOSTING`).
     """
     af = (classes == AF_CLASS).astype(int)
     oof = np.full(len(X), np.nan)
@@ -107,14 +123,14 @@ def inner_threshold(X: np.ndarray, classes: np.ndarray, groups: np.ndarray,
         X_fit, c_fit = X[fit_rows], classes[fit_rows]
         if always is not None:
             X_fit, c_fit = np.vstack([X_fit, always[0]]), np.concatenate([c_fit, always[1]])
-        oof[held] = af_prob(fit(X_fit, c_fit, seed), X[held])
+        oof[held] = af_prob(fit(X_fit, c_fit, seed, boosting), X[held])
     if scored is not None:
         scored = np.asarray(scored, dtype=bool)
         groups, af, oof = np.asarray(groups)[scored], af[scored], oof[scored]
     if per_group:
         per_record = features.record_scores(groups, af, oof)
         af, oof = per_record["y"].to_numpy(), per_record["prob"].to_numpy()
-    return metrics.best_threshold(af, oof)
+    return af, oof
 
 
 def cinc_study(table: pd.DataFrame, n_splits: int = 5, dev_fraction: float = 0.2,
@@ -220,10 +236,12 @@ def external(windows: pd.DataFrame, cinc: pd.DataFrame, test: str,
 
 def development_fit(table: pd.DataFrame, dev_fraction: float = 0.2,
                     seed: int = config.DEFAULT_SEED,
-                    columns: tuple[str, ...] = FEATURES) -> dict[str, Any]:
+                    columns: tuple[str, ...] = FEATURES,
+                    boosting: dict[str, Any] | None = None) -> dict[str, Any]:
     """The lever row: fit on the non-development records (threshold from their inner
     out-of-fold record predictions), score the development records per record; ``columns``
-    picks the features (e.g. :data:`RHYTHM_ONLY` to measure what the atrial features add).
+    picks the features (e.g. :data:`RHYTHM_ONLY` to measure what the atrial features add),
+    ``boosting`` the settings (default :data:`BOOSTING`).
 
     ``table`` has one row per record (:func:`cinc_table`, records as index) or one row per
     window with a ``record`` column (the scanner's windows,
@@ -246,8 +264,8 @@ def development_fit(table: pd.DataFrame, dev_fraction: float = 0.2,
     splits.assert_disjoint(train=names[fit_rows], test=names[dev_rows])
     X = table[list(columns)].to_numpy(dtype=float)
     threshold = inner_threshold(X[fit_rows], classes[fit_rows], names[fit_rows], seed=seed,
-                                per_group=windows, scored=clean[fit_rows])
-    model = fit(X[fit_rows], classes[fit_rows], seed)
+                                per_group=windows, scored=clean[fit_rows], boosting=boosting)
+    model = fit(X[fit_rows], classes[fit_rows], seed, boosting)
     scores = features.record_scores(names[dev_rows], (classes[dev_rows] == AF_CLASS).astype(int),
                                     af_prob(model, X[dev_rows])).rename(
         columns={"record": "group"})

@@ -13,6 +13,7 @@ import pytest
 
 from ecgutils import (
     bundle,
+    config,
     detect,
     feature_model,
     features,
@@ -95,6 +96,21 @@ def test_feature_folds_score_each_record_once_by_a_model_that_never_saw_it(cinc_
     # Deterministic: the same folds, models and probabilities again.
     again, _, _ = release.feature_folds(table)
     pd.testing.assert_frame_equal(oof, again)
+    # Another seed (the seed spread of make model) draws other folds; its F1 is each record
+    # at its own fold's threshold.
+    other, _, _ = release.feature_folds(table, seed=config.DEFAULT_SEED + 1)
+    assert sorted(other["record"]) == sorted(oof["record"])
+    assert not (other.set_index("record")["fold"] == oof.set_index("record")["fold"]).all()
+    called = other["prob"] >= other["fold_threshold"]
+    true_pos = int((called & (other["y"] == 1)).sum())
+    assert release.seed_spread_f1(other) == pytest.approx(
+        2 * true_pos / (called.sum() + other["y"].sum()))
+
+
+def test_the_model_card_states_the_seed_spread_only_when_measured():
+    assert release._seed_line([0.8]) == ""
+    line = release._seed_line([0.80, 0.82, 0.81])
+    assert "3 seeds" in line and "mean 0.810" in line and "SD 0.010" in line
 
 
 def test_noisy_copies_are_trained_on_with_their_record_and_never_scored(cinc_root):
