@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from quality_features import AUGMENTATION, SEED, arguments, compare, report  # noqa: E402
 
-from ecgutils import config, feature_model, features, metrics, release  # noqa: E402
+from ecgutils import config, feature_model, features, metrics, release, splits  # noqa: E402
 from ecgutils.fileio import atomic_write_json, atomic_write_text  # noqa: E402
 from ecgutils.progress import progress  # noqa: E402
 
@@ -84,6 +84,7 @@ def select(table: pd.DataFrame) -> pd.DataFrame:
     per_record = table.groupby("record", sort=True)["rhythm_class"].first()
     development, rest = feature_model.development_records(per_record, DEV_FRACTION, SEED)
     rows = np.isin(names, rest)
+    splits.assert_disjoint(train=names[rows], test=development)
     clean = ~table["noisy"].to_numpy(dtype=bool)
     X = table[list(features.FEATURES)].to_numpy(dtype=float)[rows]
     classes = feature_model.classes_of(table)[rows]
@@ -99,7 +100,6 @@ def select(table: pd.DataFrame) -> pd.DataFrame:
                     "f1": m["f1"], "auroc": m["auroc"], "threshold": threshold,
                     "wall_s": round(time.perf_counter() - t0, 1)})
         print(out[-1], flush=True)
-    assert not set(development) & set(np.unique(names[rows]))
     return (pd.DataFrame(out).sort_values(["f1", "auroc"], ascending=False, kind="stable")
             .reset_index(drop=True))
 
