@@ -91,3 +91,17 @@ def test_mitdb_sinus_has_a_p_wave_and_af_has_none(mitdb_root):
                                   np.array([af_start + 5.0]), 60.0)
     assert _column(p_sinus, "p_corr")[0] > _column(p_af, "p_corr")[0] + 0.2
     assert _column(p_sinus, "p_ptp")[0] > _column(p_af, "p_ptp")[0]
+
+
+@pytest.mark.parametrize("fs, length", [(125.0, 27), (360.0, 79), (1200.0, 300)])
+def test_band_share_is_scipys_periodogram_share(fs, length):
+    # The scanner's one-FFT band share against scipy.signal.periodogram on the same rows,
+    # including rows longer than the FFT (cut to it, as periodogram does).
+    from scipy import signal as scipy_signal
+
+    rows = np.random.default_rng(3).standard_normal((12, length)) + 0.4
+    freqs, power = scipy_signal.periodogram(rows, fs=fs, axis=1, nfft=atrial.NFFT)
+    band = (freqs >= atrial.F_BAND_HZ[0]) & (freqs <= atrial.F_BAND_HZ[1])
+    total = (freqs >= atrial.TOTAL_BAND_HZ[0]) & (freqs <= atrial.TOTAL_BAND_HZ[1])
+    expected = power[:, band].sum(axis=1) / power[:, total].sum(axis=1)
+    np.testing.assert_allclose(atrial.band_share(rows, fs), expected, rtol=1e-12)

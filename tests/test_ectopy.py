@@ -106,3 +106,17 @@ def test_a_piece_of_signal_gives_the_windows_of_the_whole(mitdb_root):
                                    t0_s=first / fs)
     np.testing.assert_array_equal(piece, whole)
     assert whole[:, 0].mean() > 0.05  # premature ventricular beats are found odd
+
+
+def test_lorenz_bins_count_the_occupied_two_dimensional_bins():
+    # Every (dRR_i, dRR_i+1) bin of the clipped plot, corners included, counted once.
+    rng = np.random.default_rng(5)
+    rr = np.clip(0.8 + rng.uniform(-0.5, 1.5, 60), 0.25, 2.9)
+    times = np.concatenate([[0.0], np.cumsum(rr)])
+    out = ectopy._window(times, np.zeros(times.size, dtype=bool))
+    d = np.diff(rr)
+    cells = np.round(np.clip(np.column_stack([d[:-1], d[1:]]), -ectopy.LORENZ_RANGE_S,
+                             ectopy.LORENZ_RANGE_S) / ectopy.LORENZ_BIN_S)
+    assert np.abs(cells).max() == round(ectopy.LORENZ_RANGE_S / ectopy.LORENZ_BIN_S)
+    assert out[ectopy.FEATURES.index("lorenz_bins")] == pytest.approx(
+        len({tuple(c) for c in cells}) / len(cells))
