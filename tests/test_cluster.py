@@ -31,6 +31,16 @@ def test_jobs_on_a_local_cluster_come_back_in_order_from_other_processes():
         assert os.getpid() not in {pid for _, pid in results}
         with pytest.raises(ValueError, match="job 2 refused"):
             cluster.run_jobs(_refuse, [(1,), (2,), (3,)], "jobs", scheduler=client)
+        # The local workers run without Dask's statistical profiler (LOCAL_CLUSTER_CONFIG),
+        # while this process keeps Dask's own default.
+        assert set(client.run(_profiler_enabled).values()) == {False}
+    assert _profiler_enabled() is True
+
+
+def _profiler_enabled():
+    import dask
+
+    return dask.config.get("distributed.worker.profile.enabled")
 
 
 def test_fold_workers_read_the_environment_and_refuse_nonsense(monkeypatch):
