@@ -36,23 +36,37 @@ ONE_THREAD_ENV = {
 }
 
 
-# Dask settings of the local clusters made here: no statistical profiler in the workers. It
-# samples every task thread's stack every 10 ms for the dashboard's profile page; on the
-# scanner's many small NumPy calls that cost 5-15 % of a worker's time (measured against the
-# same scan in a plain process). A cluster of your own: DASK_DISTRIBUTED__WORKER__PROFILE__
-# ENABLED=False in its workers' environment does the same.
+# Dask settings of the local clusters made here, measured on the scanner (bench_archive.py's
+# control arm, the same batch in plain processes):
+# * Dask starts its worker processes with MALLOC_TRIM_THRESHOLD_=65536 (its
+#   ``distributed.nanny.pre-spawn-environ``, against memory fragmentation in long-lived
+#   workers). In a task thread's malloc arena that returns and re-faults memory on almost
+#   every NumPy array freed: 1.3-1.5 s of kernel time per 8 mitdb records scanned (user 5.3 s),
+#   against 0.2 s without it. The workers here keep glibc's own dynamic thresholds instead
+#   (a task's memory ends with its record).
+# * No statistical profiler in the workers: it samples every task thread's stack every 10 ms
+#   for the dashboard's profile page.
+# A cluster of your own: start its workers without MALLOC_TRIM_THRESHOLD_ (set
+# distributed.nanny.pre-spawn-environ without it) and with
+# DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False.
 LOCAL_CLUSTER_CONFIG = {"distributed.worker.profile.enabled": False}
+DROPPED_WORKER_ENV = ("MALLOC_TRIM_THRESHOLD_",)
 
 
 def local_cluster(n_workers: int, threads_per_worker: int = 1, processes: bool = True,
                   env: dict[str, str] | None = None) -> Any:
-    """A :class:`~distributed.LocalCluster` with :data:`LOCAL_CLUSTER_CONFIG`, no dashboard;
-    ``env``: its worker processes' environment (processes only)."""
+    """A :class:`~distributed.LocalCluster` with :data:`LOCAL_CLUSTER_CONFIG`, Dask's worker
+    environment without :data:`DROPPED_WORKER_ENV`, no dashboard; ``env``: its worker
+    processes' environment (processes only)."""
     import dask
     from distributed import LocalCluster
 
     extra = {"env": env} if processes and env else {}
-    with dask.config.set(LOCAL_CLUSTER_CONFIG):
+    pre_spawn = {key: value for key, value in
+                 dask.config.get("distributed.nanny.pre-spawn-environ", {}).items()
+                 if key not in DROPPED_WORKER_ENV}
+    with dask.config.set({**LOCAL_CLUSTER_CONFIG,
+                          "distributed.nanny.pre-spawn-environ": pre_spawn}):
         return LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
                             processes=processes, dashboard_address=":0",
                             scheduler_kwargs={"dashboard": False}, **extra)

@@ -24,6 +24,7 @@ def test_one_worker_runs_the_jobs_here_in_order():
 
 
 def test_jobs_on_a_local_cluster_come_back_in_order_from_other_processes():
+    ours = os.environ.get("MALLOC_TRIM_THRESHOLD_")
     with cluster.connect(n_workers=2) as client:
         results = cluster.run_jobs(_square_with_pid, [(n,) for n in range(6)], "jobs",
                                    scheduler=client)
@@ -34,7 +35,11 @@ def test_jobs_on_a_local_cluster_come_back_in_order_from_other_processes():
         # The local workers run without Dask's statistical profiler (LOCAL_CLUSTER_CONFIG),
         # while this process keeps Dask's own default.
         assert set(client.run(_profiler_enabled).values()) == {False}
+        # ... and without Dask's MALLOC_TRIM_THRESHOLD_=65536 (its own default for workers):
+        # they inherit whatever this process has.
+        assert set(client.run(os.environ.get, "MALLOC_TRIM_THRESHOLD_").values()) == {ours}
     assert _profiler_enabled() is True
+    assert os.environ.get("MALLOC_TRIM_THRESHOLD_") == ours
 
 
 def _profiler_enabled():
