@@ -28,7 +28,7 @@ run: install
 	$(PY) run_all.py --profile $(PROFILE)
 
 smoke: install
-	$(PY) run_all.py --profile smoke
+	$(PY) run_all.py --profile smoke --notebooks 2
 
 ## Lint, unit tests (incl. papermill smoke runs of every notebook), nbval on the notebooks.
 test: install lint unit nbval

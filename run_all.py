@@ -13,6 +13,7 @@
     python run_all.py --prune 3                # delete all but the 3 newest runs per profile
     python run_all.py --parallel 2             # CV folds as jobs on 2 local Dask workers
     python run_all.py --scheduler tcp://host:8786  # ... or on a running Dask cluster
+    python run_all.py --notebooks 2            # two notebooks at once where neither needs the other
 
 Each run writes into its own folder, ``reports/runs/<profile>/<run id>/`` (executed notebooks,
 metrics, figures, predictions, models, annotations, its summary); see ``ecgutils.runs``. Only
@@ -32,6 +33,7 @@ from __future__ import annotations
 import argparse
 import ast
 import datetime as dt
+import json
 import os
 import platform
 import sys
@@ -47,6 +49,19 @@ CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
 # bundle (make model) and the scanner benchmark (make bench-scanner).
 STEPS = {"release": ROOT / "ecgutils" / "release.py",
          "bench_scanner": ROOT / "benchmarks" / "bench_scanner.py"}
+
+
+# With --notebooks N > 1, which notebooks of a run read what another one writes in the same
+# run (its predictions, models, the caches it builds first): a notebook starts once those have
+# ended ok. Every notebook after 01 and 02 also waits for 02 (the window caches).
+NEEDS = {
+    "03c_features": ("03b_detector",),  # the detector's 5-s window caches
+    "05_leakage_study": ("03_cnn1d", "04_cnn2d"),  # their grouped predictions and models
+    "06_ec57_episodes": ("03_cnn1d", "03b_detector", "03c_features", "04_cnn2d"),
+    "07_external_validation": ("03b_detector",),  # its detector bundle
+}
+INDEPENDENT = ("01_explore", "02_preprocess")
+CHILD_FLAG = "--run-one-notebook"  # internal: run_all.py's own child processes
 
 
 @dataclass
@@ -66,6 +81,9 @@ class Job:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == [CHILD_FLAG]:
+        return _child(argv[1:])
     args = _parse_args(argv)
     from ecgutils import config, reporting, runs
     from ecgutils.errors import UnknownNameError
@@ -74,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.list or args.prune is not None:
             return _manage_runs(args)
         _fold_jobs(args.parallel, args.scheduler)
+        if args.notebooks < 1:
+            raise ValueError(f"--notebooks {args.notebooks}: expected at least 1")
         profile = config.profile_name(args.profile)
         jobs = [] if args.summary_only else plan(profile, args.only, args.parameter,
                                                  args.data_dir)
@@ -94,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.summary_only:
         return _summary_only(profile, base)
     try:
-        run = runs.start(profile, commit, sys.argv if argv is None else ["run_all.py", *argv],
+        run = runs.start(profile, commit, ["run_all.py", *argv],
                          base, base_summary)
     except OSError as exc:
         print(f"run_all: error: cannot write this run's outputs under {runs.runs_root()}: "
@@ -105,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
           + (f", starting from run {base.run_id}" if base else "")
           + (f", starting from the committed {base_summary}" if base_summary else ""),
           flush=True)
-    status, failed = _execute_all(run, jobs, args.update_notebooks)
+    status, failed = _execute_all(run, jobs, args.update_notebooks, args.notebooks)
     summary = _summarise(profile, jobs, run)
     runs.finish(run, status, notebooks=[job.name for job in jobs if job.status == "ok"])
     if status == "ok":
@@ -127,18 +147,23 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if status == "failed" else 130
 
 
-def _execute_all(run: Any, jobs: list[Job], update_notebooks: bool) -> tuple[str, Job | None]:
-    """Run the jobs in the run's folder; SIGTERM and Ctrl-C end the run as interrupted."""
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _execute_all(run: Any, jobs: list[Job], update_notebooks: bool,
+                 at_once: int = 1) -> tuple[str, Job | None]:
+    """Run the jobs in the run's folder, ``at_once`` notebooks at a time (:func:`_execute_many`
+    when more than one); SIGTERM and Ctrl-C end the run as interrupted."""
     import signal
 
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     out_dir = run.path / "notebooks"
     try:
         with _run_folder(run):
             out_dir.mkdir(parents=True, exist_ok=True)
+            if at_once > 1:
+                return _execute_many(run, jobs, update_notebooks, at_once, out_dir)
             for index, job in enumerate(jobs, start=1):
                 print(f"[{index}/{len(jobs)}] {job.name} (profile {run.profile})", flush=True)
                 if not execute(job, out_dir / job.notebook.name):
@@ -155,6 +180,117 @@ def _execute_all(run: Any, jobs: list[Job], update_notebooks: bool) -> tuple[str
     finally:
         signal.signal(signal.SIGTERM, previous)
     return "ok", None
+
+
+def needs(job: Job, jobs: list[Job]) -> set[str]:
+    """The notebooks of ``jobs`` that ``job`` waits for (:data:`NEEDS`)."""
+    wanted = set(NEEDS.get(job.name, ()))
+    if job.name not in INDEPENDENT:
+        wanted.add("02_preprocess")
+    return wanted & {other.name for other in jobs} - {job.name}
+
+
+def _execute_many(run: Any, jobs: list[Job], update_notebooks: bool, at_once: int,
+                  out_dir: Path) -> tuple[str, Job | None]:
+    """Up to ``at_once`` notebooks at a time, each in a child process of its own (``python
+    run_all.py --run-one-notebook``) with cores / ``at_once`` threads per pool
+    (:func:`ecgutils.cluster.thread_env`), in notebook order as soon as what it needs has
+    ended ok.
+    A failing notebook stops the run: the others running stop too (interrupted). Ctrl-C or
+    SIGTERM stops every child (KeyboardInterrupt, raised to the caller)."""
+    import subprocess
+
+    from ecgutils import cluster
+
+    # Each child's share of the cores for TensorFlow, BLAS and OpenMP: N processes each with
+    # a thread per core oversubscribe them (scikit-learn's OpenMP boosting then ran 2.5x
+    # slower beside a TensorFlow fit).
+    env = dict(os.environ, **cluster.thread_env(max(1, cluster.cpu_count() // at_once)))
+    pending, running = list(jobs), {}
+    failed = None
+    started = 0
+    try:
+        while pending or running:
+            ready = [job for job in pending
+                     if all(dep.status == "ok" for dep in jobs if dep.name in needs(job, jobs))]
+            while failed is None and ready and len(running) < at_once:
+                job = ready.pop(0)
+                pending.remove(job)
+                started += 1
+                print(f"[{started}/{len(jobs)}] {job.name} (profile {run.profile}) started",
+                      flush=True)
+                job.status = "running"
+                running[job.name] = (job, subprocess.Popen(
+                    [sys.executable, str(Path(__file__).resolve()), CHILD_FLAG,
+                     str(job.notebook), str(out_dir / job.notebook.name),
+                     json.dumps(job.parameters)], cwd=ROOT, env=env))
+            if not running:
+                break  # nothing left that can start (a notebook it needs failed)
+            time.sleep(0.2)
+            for name, (job, process) in list(running.items()):
+                if process.poll() is None:
+                    continue
+                del running[name]
+                _read_child(job, process.returncode)
+                if job.status != "ok":
+                    failed = failed or job
+                    continue
+                print(f"    {job.name} done in {job.wall_s:.1f} s, {len(job.metrics)} "
+                      "metric(s)", flush=True)
+                if update_notebooks:
+                    keep_checked_outputs(out_dir / job.notebook.name, job.notebook)
+            if failed is not None:
+                _stop_children(running)
+                running.clear()
+    except KeyboardInterrupt:
+        _stop_children(running)
+        raise
+    for job in pending:
+        job.status = "not run"
+    return ("failed", failed) if failed is not None else ("ok", None)
+
+
+def _stop_children(running: dict[str, tuple[Job, Any]]) -> None:
+    """SIGTERM every running child (it ends its kernel and records itself as interrupted)."""
+    import subprocess
+
+    for _, process in running.values():
+        process.terminate()
+    for job, process in running.values():
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        job.status = "interrupted"
+
+
+def _read_child(job: Job, returncode: int) -> None:
+    """Fill in ``job`` from the run record its child process wrote."""
+    from ecgutils import reporting
+
+    path = run_record_path(job.name)
+    record = json.loads(path.read_text()) if path.is_file() else {}
+    job.status = record.get("status", "failed")
+    job.wall_s = record.get("wall_s", 0.0)
+    job.commit = record.get("commit", "")
+    job.error = record.get("error") or (
+        "" if job.status == "ok" else f"its process ended with exit code {returncode}")
+    job.metrics = reporting.load_metrics(job.name)
+    job.tables = reporting.load_tables(job.name)
+
+
+def _child(argv: list[str]) -> int:
+    """One notebook in a child process (:func:`_execute_many`): run it, record how it ended."""
+    import signal
+
+    notebook, output, parameters = argv
+    signal.signal(signal.SIGTERM, _interrupt)
+    job = Job(Path(notebook), json.loads(parameters))
+    try:
+        return 0 if execute(job, Path(output), progress_bar=False) else 1
+    except KeyboardInterrupt:
+        return 130
 
 
 def _fold_jobs(parallel: int | None, scheduler: str | None) -> None:
@@ -278,7 +414,7 @@ def plan(
     ]
 
 
-def execute(job: Job, output: Path) -> bool:
+def execute(job: Job, output: Path, progress_bar: bool = True) -> bool:
     """Run one notebook; fill in the job's status, wall time, metrics and error."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -295,9 +431,9 @@ def execute(job: Job, output: Path) -> bool:
             str(job.notebook),
             str(output),
             parameters=job.parameters,
-            cwd=str(NOTEBOOK_DIR),
+            cwd=str(job.notebook.parent),
             kernel_name="python3",
-            progress_bar=True,
+            progress_bar=progress_bar,
         )
         job.status = "ok"
     except PapermillExecutionError as exc:
@@ -334,7 +470,7 @@ def _write_run_record(job: Job) -> None:
 
     atomic_write_json(run_record_path(job.name), {
         "name": job.name, "profile": job.parameters.get("profile"), "status": job.status,
-        "wall_s": job.wall_s, "commit": job.commit})
+        "wall_s": job.wall_s, "commit": job.commit, "error": job.error})
 
 
 def keep_checked_outputs(executed: Path, source: Path) -> None:
@@ -364,7 +500,6 @@ def earlier_jobs(profile: str, jobs: list[Job], folder: Path) -> list[Job]:
 
     Only records of ``profile`` that ended ok are carried.
     """
-    import json
 
     from ecgutils import config, reporting
 
@@ -401,7 +536,6 @@ def committed_jobs(folder: Path, present: set[str]) -> tuple[list[Job], dict[str
     title a notebook exports again, until a whole run replaces it. ``([], None)`` for a run
     that did not start from a committed summary.
     """
-    import json
 
     from ecgutils import runs
 
@@ -631,6 +765,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="run the folds on a running Dask cluster (tcp://host:8786); its "
                         "workers must see this checkout and the data under the same paths")
+    parser.add_argument("--notebooks", type=int, default=1, metavar="N",
+                        help="run up to N notebooks at once, each in a process of its own, a "
+                        "notebook once those whose outputs it reads have ended (default 1: "
+                        "one after another)")
     parser.add_argument("--update-notebooks", action="store_true",
                         help="after each run, keep the outputs of '# NBVAL_CHECK_OUTPUT' cells "
                         "in notebooks/ and clear the rest (use with --profile smoke)")

@@ -47,6 +47,10 @@ PROFILES: dict[str, dict[str, Any]] = {
         # how many seeds the CinC cross-validation is repeated with (the seed spread).
         "detector_epochs": 1,
         "n_seeds": 1,
+        # Keras runs the models eagerly: on fits this small, graph tracing is most of the time.
+        "keras_eager": True,
+        # Noise stress (08): SNRs (dB, as nst defines them); two here, one of them negative.
+        "snrs_db": (6, -6),
     },
     "default": {
         "dataset": "mitdb",
@@ -61,6 +65,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "probe_max_patients": 200,
         "detector_epochs": 24,
         "n_seeds": 1,
+        "keras_eager": False,
+        "snrs_db": (24, 18, 12, 6, 0, -6),
     },
     # The default study with longer training (the CNN notebooks take about 3x as long).
     "full": {
@@ -76,6 +82,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "probe_max_patients": 200,
         "detector_epochs": 40,
         "n_seeds": 3,
+        "keras_eager": False,
+        "snrs_db": (24, 18, 12, 6, 0, -6),
     },
     "afdb": {
         "dataset": "afdb",
@@ -90,6 +98,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "probe_max_patients": 200,
         "detector_epochs": 24,
         "n_seeds": 1,
+        "keras_eager": False,
+        "snrs_db": (24, 18, 12, 6, 0, -6),
     },
 }
 

@@ -137,7 +137,9 @@ def train_folds(profile: str = "default", data_dir: str | os.PathLike | None = N
                             learning_rate=RECIPE["learning_rate"],
                             patience=RECIPE["patience"], seed=P["seed"])
     dcfg = train.DetectorConfig(crops=False, aggregate=False, n_classes=RECIPE["n_classes"])
-    stamp = {"data_sha256": data_fingerprint(entry), "cfg": asdict(cfg), "dcfg": asdict(dcfg),
+    # run_eagerly changes how Keras runs, not what it computes: not part of the recipe.
+    fit_cfg = {key: value for key, value in asdict(cfg).items() if key != "run_eagerly"}
+    stamp = {"data_sha256": data_fingerprint(entry), "cfg": fit_cfg, "dcfg": asdict(dcfg),
              "recipe": RECIPE}
     noisy = None
     if augmentation is not None:

@@ -27,6 +27,7 @@ def reports(tmp_path, monkeypatch):
         (["-p", "learning_rat", "0.1"], "unknown parameter 'learning_rat'"),
         (["--parallel", "0"], "--parallel 0: expected at least 1 worker"),
         (["--parallel", "2", "--scheduler", "tcp://h:8786"], "not both"),
+        (["--notebooks", "0"], "--notebooks 0: expected at least 1"),
     ],
 )
 def test_bad_arguments_fail_before_any_notebook_runs(reports, capsys, argv, message):
@@ -161,6 +162,55 @@ def test_parallel_tells_the_notebooks_kernels_where_folds_run(reports, tmp_path,
     assert summary["metrics"]["mitdb.folds.workers"] == 3
 
 
+def _stamp(name, seconds=0.0):
+    """A cell that sleeps ``seconds`` between writing ``<name>.start`` and ``<name>.end`` (each
+    holding time.time()) into the run's folder."""
+    return (f"import os, time\nfrom pathlib import Path\n"
+            f"folder = Path(os.environ['ECGUTILS_RUN_DIR'])\n"
+            f"(folder / '{name}.start').write_text(repr(time.time()))\n"
+            f"time.sleep({seconds})\n"
+            f"(folder / '{name}.end').write_text(repr(time.time()))")
+
+
+def test_notebooks_at_once_run_side_by_side_and_wait_for_what_they_need(reports, tmp_path,
+                                                                         monkeypatch, capsys):
+    _toy_notebooks(tmp_path, monkeypatch, {
+        "01_slow": [_stamp("01_slow", 4.0), _export("01_slow", 1)],
+        "02_quick": [_stamp("02_quick")], "03_after": [_stamp("03_after")]})
+    monkeypatch.setattr(run_all, "NEEDS", {"03_after": ("01_slow",)})
+    assert run_all.main(["--profile", "smoke", "--notebooks", "2"]) == 0
+    folder, record = _only_run(reports, "smoke")
+    at = {f"{name}.{edge}": float((folder / f"{name}.{edge}").read_text())
+          for name in ("01_slow", "02_quick", "03_after") for edge in ("start", "end")}
+    assert at["02_quick.start"] < at["01_slow.end"]  # side by side
+    assert at["03_after.start"] > at["01_slow.end"]  # after what it needs
+    summary = json.loads((folder / "summary.json").read_text())
+    assert {nb["name"]: nb["status"] for nb in summary["notebooks"]} == {
+        "01_slow": "ok", "02_quick": "ok", "03_after": "ok"}
+    assert summary["metrics"]["mitdb.data.n_records"] == 1  # metrics come back from the child
+    assert record["status"] == "ok"
+
+
+def test_a_failing_notebook_stops_the_notebooks_running_beside_it(reports, tmp_path,
+                                                                  monkeypatch, capsys):
+    _toy_notebooks(tmp_path, monkeypatch, {
+        "01_slow": [_stamp("01_slow", 120.0)],
+        "02_broken": ["import time\ntime.sleep(2)", "raise ValueError('bad record')"],
+        "03_after": ["x = 1"]})
+    monkeypatch.setattr(run_all, "NEEDS", {"03_after": ("02_broken",)})
+    assert run_all.main(["--profile", "smoke", "--notebooks", "2"]) == 1
+    err = capsys.readouterr().err
+    assert "02_broken failed: cell 3 of the executed notebook" in err
+    assert "ValueError: bad record" in err
+    folder, record = _only_run(reports, "smoke")
+    assert record["status"] == "failed"
+    assert not (folder / "01_slow.end").exists()  # stopped, not waited for
+    summary = json.loads((folder / "summary.json").read_text())
+    assert {nb["name"]: nb["status"] for nb in summary["notebooks"]} == {
+        "01_slow": "interrupted", "02_broken": "failed", "03_after": "not run"}
+    assert not (reports / "runs" / "smoke" / "LATEST").exists()
+
+
 def test_list_and_prune_show_and_remove_only_what_is_asked(reports, tmp_path, monkeypatch,
                                                            capsys):
     _toy_notebooks(tmp_path, monkeypatch, {"01_a": ["x = 1"]})
@@ -189,7 +239,9 @@ def test_an_unwritable_reports_folder_is_one_clear_error(tmp_path, monkeypatch, 
 
 @pytest.mark.slow
 def test_smoke_profile_runs_every_notebook_and_writes_the_summary(reports, mitdb_root, cinc_root):
-    assert run_all.main(["--profile", "smoke"]) == 0
+    # Two at a time, as `make smoke` runs them: run_all.NEEDS must hold every notebook's
+    # inputs, or a notebook here starts before what it reads exists and fails.
+    assert run_all.main(["--profile", "smoke", "--notebooks", "2"]) == 0
     folder = reports / "runs" / "smoke" / (reports / "runs" / "smoke" / "LATEST").read_text(
         ).strip()
     summary = json.loads((folder / "summary.json").read_text())
