@@ -58,7 +58,8 @@ NEEDS = {
     "03c_features": ("03b_detector",),  # the detector's 5-s window caches
     "05_leakage_study": ("03_cnn1d", "04_cnn2d"),  # their grouped predictions and models
     "06_ec57_episodes": ("03_cnn1d", "03b_detector", "03c_features", "04_cnn2d"),
-    "07_external_validation": ("03b_detector",),  # its detector bundle
+    # 03b's detector bundle; 03c's and 03b's in-database metrics (external.in_database).
+    "07_external_validation": ("03b_detector", "03c_features"),
 }
 INDEPENDENT = ("01_explore", "02_preprocess")
 CHILD_FLAG = "--run-one-notebook"  # internal: run_all.py's own child processes
