@@ -207,13 +207,14 @@ def _execute_many(run: Any, jobs: list[Job], update_notebooks: bool, at_once: in
     # a thread per core oversubscribe them (scikit-learn's OpenMP boosting then ran 2.5x
     # slower beside a TensorFlow fit).
     env = dict(os.environ, **cluster.thread_env(max(1, cluster.cpu_count() // at_once)))
+    waits = {job.name: needs(job, jobs) for job in jobs}
     pending, running = list(jobs), {}
     failed = None
     started = 0
     try:
         while pending or running:
             ready = [job for job in pending
-                     if all(dep.status == "ok" for dep in jobs if dep.name in needs(job, jobs))]
+                     if all(dep.status == "ok" for dep in jobs if dep.name in waits[job.name])]
             while failed is None and ready and len(running) < at_once:
                 job = ready.pop(0)
                 pending.remove(job)
@@ -501,7 +502,6 @@ def earlier_jobs(profile: str, jobs: list[Job], folder: Path) -> list[Job]:
 
     Only records of ``profile`` that ended ok are carried.
     """
-
     from ecgutils import config, reporting
 
     running = {job.name for job in jobs}
@@ -537,7 +537,6 @@ def committed_jobs(folder: Path, present: set[str]) -> tuple[list[Job], dict[str
     title a notebook exports again, until a whole run replaces it. ``([], None)`` for a run
     that did not start from a committed summary.
     """
-
     from ecgutils import runs
 
     path = folder / f"{runs.BASE_SUMMARY}.json"

@@ -60,10 +60,9 @@ def worker_state(client) -> list[dict]:
 
 
 def _plain_worker_start() -> None:
-    """A plain process of the control arm: one thread per pool (set before TensorFlow
-    starts), the packaged bundle loaded and its prediction traced, as a Dask worker's
-    setup does (:class:`ecgutils.archive.BundlePlugin`)."""
-    os.environ.update(cluster.ONE_THREAD_ENV)
+    """A plain process of the control arm (started with one-thread pools, see
+    :func:`plain_pools`): the packaged bundle loaded and its prediction traced, as a Dask
+    worker's setup does (:class:`ecgutils.archive.BundlePlugin`)."""
     archive.BundlePlugin(None, pin=True).load()
 
 
