@@ -429,9 +429,14 @@ def build(profile: str = "default", data_dir: str | os.PathLike | None = None,
 
     ``n_seeds`` (default: the profile's): for ``features_gb``, the cross-validation is
     repeated with this many seeds (each draws other folds and inner folds); the first seed's
-    out-of-fold records give the threshold, the others only the seed spread of the F1."""
+    out-of-fold records give the threshold, the others only the seed spread of the F1. The
+    ``cnn`` kind's fold models come from notebook 03b's one cross-validation: more than one
+    seed is refused there, not ignored."""
     began = time.perf_counter()
     params = config.resolve_params(profile)
+    if kind == "cnn" and n_seeds is not None and n_seeds != 1:
+        raise ValueError(f"n_seeds {n_seeds}: the cnn release reuses one cross-validation "
+                         "(notebook 03b's); repeat it with seeds there (-p n_seeds)")
     n_seeds = params["n_seeds"] if n_seeds is None else n_seeds
     if n_seeds < 1:
         raise ValueError(f"n_seeds must be at least 1; got {n_seeds}")
@@ -442,8 +447,10 @@ def build(profile: str = "default", data_dir: str | os.PathLike | None = None,
             **FEATURE_RECIPE["noise_augmentation"])
         table = training_windows(data_dir, augmentation=augmentation)
         oof, _, folds = feature_folds(table, seed)
-        seed_f1 = [seed_spread_f1(oof)] + [seed_spread_f1(feature_folds(table, seed + k)[0])
-                                           for k in range(1, n_seeds)]
+        # The first seed's F1 is the cross-validation's own (cv["f1"] below); the others
+        # only give the spread.
+        seed_f1 = [seed_spread_f1(feature_folds(table, seed + k)[0])
+                   for k in range(1, n_seeds)]
         # One model on every record's windows ships (a fold ensemble would be five times the
         # size: about 3 MB each); the fold models give its out-of-fold numbers and threshold.
         models = [feature_model.fit(table[list(features.FEATURES)].to_numpy(dtype=float),
@@ -493,7 +500,8 @@ def build(profile: str = "default", data_dir: str | os.PathLike | None = None,
     reference = reference_outputs(shipped, data_dir)
     fileio.atomic_write_json(target / REFERENCE_FILE, reference)
     keys = _keys(cv, at_shipped, threshold, external, shipped)
-    if seed_f1:
+    if kind == "features_gb":
+        seed_f1 = [float(cv["f1"])] + seed_f1
         keys["release.detector.cinc2017_cv.n_seeds"] = len(seed_f1)
         keys["release.detector.cinc2017_cv.f1_seed_mean"] = float(np.mean(seed_f1))
         if len(seed_f1) > 1:

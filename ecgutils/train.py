@@ -232,12 +232,7 @@ def fit(
     FitResult
         The model holds the weights of the best epoch by ``cfg.monitor``.
     """
-    y_train = np.asarray(y_train, dtype=np.float32)
-    y_val = np.asarray(y_val, dtype=np.float32)
-    if y_train.size == 0 or y_val.size == 0:
-        raise ValueError(f"empty training ({y_train.size}) or validation ({y_val.size}) set")
-    seed_all(cfg.seed)
-    chosen, cfg = _on_devices(cfg)
+    y_train, y_val, chosen, cfg = _start(y_train, y_val, np.float32, cfg)
     with chosen.scope():
         model = _build_seeded(build_model, cfg.seed)
         if initial_weights is not None:
@@ -284,6 +279,20 @@ def fit(
     )
 
 
+def _start(y_train: Any, y_val: Any, dtype: type, cfg: TrainConfig
+           ) -> tuple[np.ndarray, np.ndarray, Any, TrainConfig]:
+    """What every fit does first: the labels as ``dtype`` arrays (ValueError when the
+    training or the validation set is empty), every seed set, and the device strategy with
+    ``cfg``'s batch size scaled to its replicas (:func:`_on_devices`)."""
+    y_train = np.asarray(y_train, dtype=dtype)
+    y_val = np.asarray(y_val, dtype=dtype)
+    if y_train.size == 0 or y_val.size == 0:
+        raise ValueError(f"empty training ({y_train.size}) or validation ({y_val.size}) set")
+    seed_all(cfg.seed)
+    chosen, cfg = _on_devices(cfg)
+    return y_train, y_val, chosen, cfg
+
+
 def fit_classes(
     build_model: Callable[[], keras.Model],
     X_train: np.ndarray,
@@ -301,12 +310,7 @@ def fit_classes(
     (model, history, epochs_run)
         The model holds the weights of the best validation-accuracy epoch.
     """
-    y_train = np.asarray(y_train, dtype=np.int64)
-    y_val = np.asarray(y_val, dtype=np.int64)
-    if y_train.size == 0 or y_val.size == 0:
-        raise ValueError(f"empty training ({y_train.size}) or validation ({y_val.size}) set")
-    seed_all(cfg.seed)
-    chosen, cfg = _on_devices(cfg)
+    y_train, y_val, chosen, cfg = _start(y_train, y_val, np.int64, cfg)
     with chosen.scope():
         model = _build_seeded(build_model, cfg.seed)
         model.compile(optimizer=_adam(cfg, y_train.size),

@@ -17,6 +17,7 @@ from ecgutils import (
     detect,
     feature_model,
     features,
+    metrics,
     noise_augment,
     preprocess,
     records,
@@ -105,6 +106,16 @@ def test_feature_folds_score_each_record_once_by_a_model_that_never_saw_it(cinc_
     true_pos = int((called & (other["y"] == 1)).sum())
     assert release.seed_spread_f1(other) == pytest.approx(
         2 * true_pos / (called.sum() + other["y"].sum()))
+    # The first seed's F1 in the spread is the cross-validation's own (make model reads it
+    # off the evaluation instead of computing it again).
+    cv = metrics.evaluate(oof["y"], oof["prob"], oof["record"],
+                          threshold=oof["fold_threshold"].to_numpy(), n_boot=1)
+    assert release.seed_spread_f1(oof) == pytest.approx(cv["f1"])
+
+
+def test_the_cnn_release_refuses_seeds_it_would_ignore():
+    with pytest.raises(ValueError, match="n_seeds 3: the cnn release reuses one"):
+        release.build(kind="cnn", n_seeds=3)
 
 
 def test_the_model_card_states_the_seed_spread_only_when_measured():
