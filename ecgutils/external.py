@@ -9,6 +9,9 @@ the test side.
 * :func:`mitdb_to_cinc` — a detector trained on every mitdb patient (early stopping and the
   threshold on mitdb validation patients), scored on every CinC 2017 record (its centred
   window, as 03b scores CinC), record-level.
+* :func:`mitdb_to_cinc_features` — the feature detector (03c's recipe) the same way: trained
+  on every mitdb patient (threshold from inner patient-grouped out-of-fold windows), scored
+  on every CinC 2017 record.
 
 Nothing crosses: a test checks that the two sides share no record.
 """
@@ -181,6 +184,38 @@ def mitdb_to_cinc(mitdb: cache.Entry, cinc: cache.Entry, cfg: train.TrainConfig,
     return out
 
 
+def mitdb_to_cinc_features(windows_table: pd.DataFrame, cinc_table: pd.DataFrame,
+                           seed: int = config.DEFAULT_SEED, n_boot: int = 1000
+                           ) -> ExternalResult:
+    """The feature detector (``features_gb``, notebook 03c's recipe) trained on every mitdb
+    patient and scored on every CinC 2017 record: the mirror of 03c's CinC -> mitdb row.
+
+    ``windows_table``: :func:`ecgutils.feature_model.window_table` of mitdb's 5-s detector
+    entry, trained on its 10-s grid (ambiguous and flutter windows left out, as in 03c's
+    mitdb folds), four classes (mitdb's AF / other rhythm / sinus); the threshold is the
+    F1-best one on inner patient-grouped out-of-fold mitdb windows. ``cinc_table``:
+    :func:`ecgutils.feature_model.cinc_table` (each record's features over the whole record,
+    as 03c scores CinC), scored per record. Nothing is tuned on CinC."""
+    from ecgutils import feature_model, features
+
+    _, train_grid = detector_study.mitdb_grids(windows_table)
+    rows = np.flatnonzero(train_grid)
+    X = windows_table[list(features.FEATURES)].to_numpy(dtype=float)[rows]
+    classes = feature_model.classes_of(windows_table)[rows]
+    patients = windows_table["patient_id"].astype(str).to_numpy()[rows]
+    names = cinc_table.index.to_numpy().astype(str)
+    assert_no_shared_records(patients, np.char.add("cinc2017:", names))
+    threshold = feature_model.inner_threshold(X, classes, patients, seed=seed)
+    model = feature_model.fit(X, classes, seed)
+    af = (feature_model.classes_of(cinc_table) == features.AF_CLASS).astype(int)
+    prob = features.af_prob(model, cinc_table[list(features.FEATURES)].to_numpy(dtype=float))
+    scores = pd.DataFrame({"group": names, "y": af, "prob": prob})
+    out = ExternalResult("mitdb", "cinc2017", feature_model.MODEL, scores, threshold)
+    out.evaluation = metrics.evaluate(scores["y"], scores["prob"], scores["group"],
+                                      threshold=threshold, n_boot=n_boot, seed=seed)
+    return out
+
+
 def assert_no_shared_records(train_groups: np.ndarray, test_groups: np.ndarray) -> None:
     """Training and test sides share no patient or record (ids carry their database)."""
     shared = set(map(str, np.unique(train_groups))) & set(map(str, np.unique(test_groups)))
@@ -206,7 +241,9 @@ def keys(result: ExternalResult) -> dict[str, Any]:
 
 # Where each scanned model's in-database (grouped) numbers come from: the shipped bundle is the
 # feature detector of notebook 03c trained on CinC; the CNN detector bundle is notebook 03b's.
-IN_DATABASE = {"release": ("03c_features", "features_gb"), "detector": ("03b_detector", "detector")}
+IN_DATABASE = {"release": ("03c_features", "features_gb"),
+               "features_gb": ("03c_features", "features_gb"),
+               "detector": ("03b_detector", "detector")}
 
 
 def in_database(model: str, test: str, folder: str | Path | None = None) -> dict[str, Any]:

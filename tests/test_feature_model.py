@@ -120,3 +120,22 @@ def test_development_fit_scores_each_clean_development_record_once_never_a_noisy
         pd.concat([windows, copies[~dev_copies]], ignore_index=True),
         columns=feature_model.RHYTHM_ONLY)
     pd.testing.assert_frame_equal(scores, again["scores"])
+
+
+def test_mitdb_to_cinc_scores_every_cinc_record_and_tunes_nothing_on_it(mitdb, cinc):
+    from ecgutils import external
+
+    result = external.mitdb_to_cinc_features(mitdb, cinc, n_boot=20)
+    assert result.prefix == "mitdb_to_cinc2017.features_gb"
+    assert sorted(result.scores["group"]) == sorted(cinc.index)
+    assert result.scores["prob"].between(0, 1).all()
+    assert result.evaluation["n_patients"] == len(cinc)
+    # The threshold and the probabilities come from mitdb alone: CinC's labels, shuffled,
+    # change neither.
+    shuffled = cinc.assign(rhythm_class=np.random.default_rng(0).permutation(
+        cinc["rhythm_class"].to_numpy()))
+    again = external.mitdb_to_cinc_features(mitdb, shuffled, n_boot=20)
+    assert again.threshold == result.threshold
+    np.testing.assert_array_equal(again.scores["prob"], result.scores["prob"])
+    keys = external.keys(result)
+    assert keys["mitdb_to_cinc2017.features_gb.external.threshold"] == result.threshold
