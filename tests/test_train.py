@@ -1,3 +1,5 @@
+import sys
+
 import numpy as np
 import pytest
 
@@ -184,3 +186,34 @@ def test_folds_run_as_dask_jobs_are_reproducible_and_learn_what_they_learn_here(
     # after an epoch). A different start or batch order moves these by tenths.
     np.testing.assert_allclose(jobs.prob, again.prob, atol=5e-3)
     np.testing.assert_allclose(jobs.prob, here.prob, atol=5e-3)
+
+
+def _page_faults_of_big_allocations(n: int = 50, size: int = 2 * 1024 * 1024) -> int:
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(n):
+        block = np.empty(size, dtype=np.uint8)
+        block.fill(1)  # touch every page
+        del block
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+
+def test_batches_put_back_the_malloc_thresholds_tensorflow_lowers():
+    import ctypes
+    import ctypes.util
+
+    if not ctypes.util.find_library("c") or sys.platform != "linux":
+        pytest.skip("glibc's mallopt only")
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    # What TensorFlow's generator datasets do (mallopt M_TRIM_THRESHOLD 128 kB, which also
+    # fixes the mmap threshold at its 128-kB start): every 2-MB block is mapped afresh and
+    # faults in page by page.
+    libc.mallopt(-3, 128 * 1024)
+    libc.mallopt(-1, 128 * 1024)
+    assert _page_faults_of_big_allocations() > 10_000
+    # Reading a batch puts them back: the blocks come from the heap again.
+    batches = train.Batches(np.zeros((8, 100), dtype=np.float32), np.zeros(8), batch_size=4)
+    batches[0]
+    _page_faults_of_big_allocations(2)  # the heap grows to hold one block
+    assert _page_faults_of_big_allocations() < 2_000
