@@ -4,7 +4,7 @@
 
 TensorFlow 2.21 lowers glibc's trim threshold (and with it the mmap threshold) to 128 kB the
 first time a process builds a generator dataset, which Keras does for every ``PyDataset``
-(:func:`ecgutils.train.malloc_thresholds_back` explains why that costs kernel time). Two arms,
+(:func:`ecgutils.cluster.malloc_thresholds_back` explains why that costs kernel time). Two arms,
 each fit in a fresh process so that neither inherits the other's heap, interleaved
 ``--repeats`` times:
 
@@ -45,10 +45,10 @@ def one_fit(arm: str, records: int, epochs: int) -> dict[str, float]:
 
     import numpy as np
 
-    from ecgutils import experiments, preprocess, train
+    from ecgutils import cluster, experiments, preprocess, train
 
     if arm == "tensorflow_default":
-        train.malloc_thresholds_back = lambda: False  # Batches reads the module's name
+        cluster.malloc_thresholds_back = lambda: False  # what Batches calls
     entry = preprocess.build(preprocess.default_params("cinc2017", max_records=records))
     manifest, y, _ = experiments.labelled(entry)
     X = np.asarray(experiments.model_inputs(entry, "cnn1d").take(manifest.index.to_numpy()))

@@ -420,41 +420,6 @@ def cross_validate(
     return CVResult(prob=prob, threshold=threshold, fold_of=fold_of, folds=results)
 
 
-# glibc's mallopt parameters (malloc.h) and where its dynamic thresholds end up on 64-bit.
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-MALLOC_THRESHOLDS = {"mmap": 32 * 1024 * 1024, "trim": 64 * 1024 * 1024}
-_LIBC: list[Any] = []
-
-
-def malloc_thresholds_back() -> bool:
-    """Undo TensorFlow's process-wide malloc setting; False where there is no glibc.
-
-    TensorFlow 2.21 sets glibc's ``M_TRIM_THRESHOLD`` to 128 kB the first time a process
-    builds a generator dataset ("Memory patch applied" in its log), which Keras does for every
-    ``PyDataset`` — :class:`Batches`, so every fit and prediction here. Setting it also fixes
-    glibc's mmap threshold, which otherwise grows with the program's large blocks, at 128 kB:
-    every batch-sized array (64 windows are 1.3 MB) is then mapped and unmapped again, page
-    by page. On a 2-epoch cnn1d fit of 960 CinC windows: 6.8 s of kernel time and 1.84 M page
-    faults beside 13.9 s user, wall 14.6 s; with the thresholds put back (where glibc's own
-    dynamic ones end up: mmap 32 MiB, trim 64 MiB) 0.6 s, 68 k and 12.2 s. The same kind of
-    cost as Dask's ``MALLOC_TRIM_THRESHOLD_`` (:mod:`ecgutils.cluster`). Called with every
-    batch (a call costs well under a microsecond), so it also follows the patch wherever
-    TensorFlow applies it.
-    """
-    if not _LIBC:
-        import ctypes
-        import ctypes.util
-
-        name = ctypes.util.find_library("c")
-        libc = ctypes.CDLL(name) if name else None
-        _LIBC.append(libc if libc is not None and hasattr(libc, "mallopt") else None)
-    libc = _LIBC[0]
-    if libc is None:
-        return False
-    return bool(libc.mallopt(_M_MMAP_THRESHOLD, MALLOC_THRESHOLDS["mmap"])
-                and libc.mallopt(_M_TRIM_THRESHOLD, MALLOC_THRESHOLDS["trim"]))
-
-
 class Batches(keras.utils.PyDataset):
     """Batches of ``inputs`` (with ``targets`` and ``weights`` when given) for Keras.
 
@@ -513,7 +478,7 @@ class Batches(keras.utils.PyDataset):
         return int(np.ceil(len(self.order) / self.batch_size))
 
     def __getitem__(self, index: int):
-        malloc_thresholds_back()
+        cluster.malloc_thresholds_back()  # TensorFlow lowers them (see there)
         # Sorted within the batch: reads from a file go forward (the batch is a set anyway).
         rows = np.sort(self.order[index * self.batch_size:(index + 1) * self.batch_size])
         x = {name: self._input(name, view, rows) for name, view in self.inputs.items()}

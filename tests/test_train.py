@@ -188,32 +188,52 @@ def test_folds_run_as_dask_jobs_are_reproducible_and_learn_what_they_learn_here(
     np.testing.assert_allclose(jobs.prob, here.prob, atol=5e-3)
 
 
-def _page_faults_of_big_allocations(n: int = 50, size: int = 2 * 1024 * 1024) -> int:
-    import resource
+# In a fresh process (a long-lived heap serves big blocks from its free lists whatever the
+# thresholds): 50 blocks of 2 MB, each touched, freed.
+_FAULTS = """
+import ctypes, ctypes.util, resource, sys
+import numpy as np
+from ecgutils import cluster
 
+def faults():
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    for _ in range(n):
-        block = np.empty(size, dtype=np.uint8)
-        block.fill(1)  # touch every page
+    for _ in range(50):
+        block = np.empty(2 * 1024 * 1024, dtype=np.uint8)
+        block.fill(1)
         del block
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
 
+libc = ctypes.CDLL(ctypes.util.find_library("c"))
+libc.mallopt(-3, 128 * 1024)  # what TensorFlow's mallopt(M_TRIM_THRESHOLD, 128 kB) leaves
+libc.mallopt(-1, 128 * 1024)
+lowered = faults()
+assert cluster.malloc_thresholds_back()
+faults()  # the heap grows to hold one block
+print(lowered, faults())
+"""
 
-def test_batches_put_back_the_malloc_thresholds_tensorflow_lowers():
-    import ctypes
+
+def test_the_malloc_thresholds_tensorflow_lowers_are_put_back():
     import ctypes.util
+    import subprocess
 
-    if not ctypes.util.find_library("c") or sys.platform != "linux":
+    if sys.platform != "linux" or not ctypes.util.find_library("c"):
         pytest.skip("glibc's mallopt only")
-    libc = ctypes.CDLL(ctypes.util.find_library("c"))
-    # What TensorFlow's generator datasets do (mallopt M_TRIM_THRESHOLD 128 kB, which also
-    # fixes the mmap threshold at its 128-kB start): every 2-MB block is mapped afresh and
-    # faults in page by page.
-    libc.mallopt(-3, 128 * 1024)
-    libc.mallopt(-1, 128 * 1024)
-    assert _page_faults_of_big_allocations() > 10_000
-    # Reading a batch puts them back: the blocks come from the heap again.
+    out = subprocess.run([sys.executable, "-c", _FAULTS], check=True, capture_output=True,
+                         text=True).stdout.split()
+    lowered, back = int(out[0]), int(out[1])
+    # Lowered, every block is mapped afresh and faults in page by page (512 pages each);
+    # put back, the blocks come from the heap.
+    assert lowered > 10_000
+    assert back < 2_000
+
+
+def test_every_batch_puts_the_malloc_thresholds_back(monkeypatch):
+    from ecgutils import cluster
+
+    calls = []
+    monkeypatch.setattr(cluster, "malloc_thresholds_back", lambda: calls.append(1) or True)
     batches = train.Batches(np.zeros((8, 100), dtype=np.float32), np.zeros(8), batch_size=4)
     batches[0]
-    _page_faults_of_big_allocations(2)  # the heap grows to hold one block
-    assert _page_faults_of_big_allocations() < 2_000
+    batches[1]
+    assert len(calls) == 2
