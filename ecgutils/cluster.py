@@ -65,15 +65,15 @@ def malloc_thresholds_back() -> bool:
     TensorFlow 2.21 sets glibc's ``M_TRIM_THRESHOLD`` to 128 kB the first time a process
     builds a generator dataset ("Memory patch applied" in its log), which Keras does for every
     ``PyDataset`` — :class:`ecgutils.train.Batches`, so every fit and prediction here.
-    Setting it also fixes glibc's mmap threshold, which otherwise grows with the program's
-    large blocks, at 128 kB: every batch-sized array (64 windows are 1.3 MB) is then mapped
-    and unmapped again, page by page. ``benchmarks/bench_malloc.py`` (a 2-epoch cnn1d fit of 960 CinC windows): 6.7 s
-    of kernel time and 1.8 M page faults beside 14-16 s user; with the thresholds put back
-    (where glibc's own dynamic ones end up: mmap 32 MiB, trim 64 MiB) 0.6-0.7 s and about
-    0.1 M, and 1.39-1.58x less wall time over two runs. The same kind of cost as Dask's
-    ``MALLOC_TRIM_THRESHOLD_`` (:data:`DROPPED_WORKER_ENV`). ``Batches`` calls this with every
-    batch (a call costs well under a microsecond), so it follows the patch wherever
-    TensorFlow applies it.
+    Setting it also fixes glibc's mmap threshold, which otherwise grows with the program's large
+    blocks, at 128 kB: every batch-sized array (64 windows are 1.3 MB) is then mapped and
+    unmapped again, page by page. ``benchmarks/bench_malloc.py`` (a 2-epoch cnn1d fit of 960
+    CinC windows): 6.7 s of kernel time and 1.8 M page faults beside 14-16 s user; with the
+    thresholds put back (where glibc's own dynamic ones end up: mmap 32 MiB, trim 64 MiB)
+    0.6-0.7 s and about 0.1 M, and 1.39-1.58x less wall time over two runs. The same kind of
+    cost as Dask's ``MALLOC_TRIM_THRESHOLD_`` (:data:`DROPPED_WORKER_ENV`). ``Batches`` calls
+    this with every batch (a call costs well under a microsecond), so it follows the patch
+    wherever TensorFlow applies it.
     """
     if not _LIBC:
         import ctypes
