@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any
 
 from ecgutils.progress import progress
@@ -56,7 +57,6 @@ DROPPED_WORKER_ENV = ("MALLOC_TRIM_THRESHOLD_",)
 # glibc's mallopt parameters (malloc.h) and where its dynamic thresholds end up on 64-bit.
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 MALLOC_THRESHOLDS = {"mmap": 32 * 1024 * 1024, "trim": 64 * 1024 * 1024}
-_LIBC: list[Any] = []
 
 
 def malloc_thresholds_back() -> bool:
@@ -75,18 +75,22 @@ def malloc_thresholds_back() -> bool:
     this with every batch (a call costs well under a microsecond), so it follows the patch
     wherever TensorFlow applies it.
     """
-    if not _LIBC:
-        import ctypes
-        import ctypes.util
-
-        name = ctypes.util.find_library("c")
-        libc = ctypes.CDLL(name) if name else None
-        _LIBC.append(libc if libc is not None and hasattr(libc, "mallopt") else None)
-    libc = _LIBC[0]
+    libc = _libc()
     if libc is None:
         return False
     return bool(libc.mallopt(_M_MMAP_THRESHOLD, MALLOC_THRESHOLDS["mmap"])
                 and libc.mallopt(_M_TRIM_THRESHOLD, MALLOC_THRESHOLDS["trim"]))
+
+
+@lru_cache(maxsize=1)
+def _libc() -> Any:
+    """The C library, where it has ``mallopt`` (glibc); None elsewhere."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    libc = ctypes.CDLL(name) if name else None
+    return libc if libc is not None and hasattr(libc, "mallopt") else None
 
 
 def local_cluster(n_workers: int, threads_per_worker: int = 1, processes: bool = True,

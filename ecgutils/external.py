@@ -35,6 +35,8 @@ from ecgutils import (
     detect,
     detector_study,
     ec57,
+    feature_model,
+    features,
     metrics,
     records,
     reporting,
@@ -196,8 +198,6 @@ def mitdb_to_cinc_features(windows_table: pd.DataFrame, cinc_table: pd.DataFrame
     F1-best one on inner patient-grouped out-of-fold mitdb windows. ``cinc_table``:
     :func:`ecgutils.feature_model.cinc_table` (each record's features over the whole record,
     as 03c scores CinC), scored per record. Nothing is tuned on CinC."""
-    from ecgutils import feature_model, features
-
     _, train_grid = detector_study.mitdb_grids(windows_table)
     rows = np.flatnonzero(train_grid)
     X = windows_table[list(features.FEATURES)].to_numpy(dtype=float)[rows]
