@@ -58,16 +58,17 @@ def main() -> None:
     print(markdown(payload))
 
 
-def split_counts(model) -> dict[str, int]:
-    """How often the fitted ``ectopy`` arm splits on each new feature (its trees' nodes):
-    whether the model reads them at all, not how much they help."""
-    counts = dict.fromkeys(ectopy.FEATURES, 0)
-    first = len(features.BEFORE_ECTOPY)
+def split_counts(model, names: tuple[str, ...] = ectopy.FEATURES,
+                 first: int = len(features.BEFORE_ECTOPY)) -> dict[str, int]:
+    """How often a fitted arm splits on each new feature ``names`` (columns ``first`` on of
+    its input; its trees' nodes): whether the model reads them at all, not how much they
+    help."""
+    counts = dict.fromkeys(names, 0)
     for per_class in model._predictors:
         for tree in per_class:
             for node in tree.nodes:
                 if not node["is_leaf"] and node["feature_idx"] >= first:
-                    counts[ectopy.FEATURES[node["feature_idx"] - first]] += 1
+                    counts[names[node["feature_idx"] - first]] += 1
     return counts
 
 

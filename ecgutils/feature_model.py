@@ -30,7 +30,19 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import StratifiedGroupKFold
 
-from ecgutils import atrial, beats, cache, config, features, metrics, preprocess, records, splits
+from ecgutils import (
+    atrial,
+    beats,
+    cache,
+    config,
+    ectopy,
+    features,
+    fwaves,
+    metrics,
+    preprocess,
+    records,
+    splits,
+)
 from ecgutils.detector_study import DetectorStudy, development_records, mitdb_grids
 from ecgutils.errors import SignalQualityError
 from ecgutils.progress import progress
@@ -327,4 +339,5 @@ def _as_table(entry: cache.Entry) -> pd.DataFrame:
 
 
 def _code_version() -> str:
-    return cache.code_version(atrial, beats, features, records, sys.modules[__name__])
+    return cache.code_version(atrial, beats, ectopy, features, fwaves, records,
+                              sys.modules[__name__])

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ecgutils import atrial, beats, ectopy
+from ecgutils import atrial, beats, ectopy, fwaves
 from ecgutils.windows import CLASS_INDEX
 
 AF_CLASS = CLASS_INDEX["A"]  # a four-class model's AF class
@@ -31,7 +31,8 @@ BEFORE_ECTOPY = beats.FEATURES + RR_EXTRA + atrial.FEATURES
 FEATURES = BEFORE_ECTOPY + ectopy.FEATURES
 RHYTHM_ONLY = beats.FEATURES + RR_EXTRA
 # Every feature this code computes; a bundle names the ones its model reads (in any order).
-KNOWN = FEATURES
+# fwaves.FEATURES: a candidate measured on development records (benchmarks/fwave_features.py).
+KNOWN = FEATURES + fwaves.FEATURES
 
 
 def segment_features(signal_mv: np.ndarray, fs: float, beat_times_s: np.ndarray,
@@ -60,13 +61,15 @@ def segment_features(signal_mv: np.ndarray, fs: float, beat_times_s: np.ndarray,
              rr_extra(beat_times_s, starts_s, window_s),
              atrial.window_features(signal_mv, fs, beat_times_s, starts_s, window_s,
                                     filtered=filtered, t0_s=t0_s)]
-    if set(columns) & set(ectopy.FEATURES):
-        parts.append(ectopy.window_features(signal_mv, fs, beat_times_s, starts_s, window_s,
-                                            filtered=filtered, t0_s=t0_s))
+    names = list(BEFORE_ECTOPY)
+    for module in (ectopy, fwaves):
+        if set(columns) & set(module.FEATURES):
+            parts.append(module.window_features(signal_mv, fs, beat_times_s, starts_s,
+                                                window_s, filtered=filtered, t0_s=t0_s))
+            names += module.FEATURES
     computed = np.hstack(parts)
-    if columns == KNOWN:
+    if columns == tuple(names):
         return computed
-    names = KNOWN[:computed.shape[1]]
     return computed[:, [names.index(c) for c in columns]]
 
 

@@ -63,6 +63,7 @@ from ecgutils import (
     feature_model,
     features,
     fileio,
+    fwaves,
     metrics,
     noise_augment,
     preprocess,
@@ -244,8 +245,8 @@ def scanner_windows(data_dir: str | os.PathLike | None = None,
     entry = cache.load_or_build(
         "cinc2017-scanner-features", {"records": names, "scan": scan.scan_key()},
         lambda: _build_scanner_windows(names, scan, data_dir),
-        code_version=cache.code_version(atrial, beats, detect, ectopy, features, records,
-                                        signal))
+        code_version=cache.code_version(atrial, beats, detect, ectopy, features, fwaves,
+                                        records, signal))
     return _window_table(entry, columns)
 
 
@@ -329,7 +330,7 @@ def noisy_scanner_windows(plan: pd.DataFrame, data_dir: str | os.PathLike | None
 
     entry = cache.load_or_build(
         "cinc2017-scanner-features-noisy", key, build,
-        code_version=cache.code_version(atrial, beats, detect, ectopy, features,
+        code_version=cache.code_version(atrial, beats, detect, ectopy, features, fwaves,
                                         noise_augment, records, signal))
     return _window_table(entry, columns)
 

@@ -1,0 +1,94 @@
+"""Whole-window f-wave features (ecgutils.fwaves) on synthetic beats — a repeated QRS-T cancels
+to nothing at any RR, a P wave stays, added 6 Hz 'f waves' survive with their frequency — and
+the scanner's piece-of-signal contract on a real AF record."""
+
+import numpy as np
+import pytest
+
+from ecgutils import beats, features, fwaves, records, signal
+
+FS = 250.0
+
+
+def _ecg(beat_s: np.ndarray, seconds: float = 30.0, p_wave: float = 0.0) -> np.ndarray:
+    """A QRS and a T wave 0.3 s after it at every beat; a P wave of size ``p_wave`` 0.16 s
+    before it."""
+    t = np.arange(0, seconds, 1 / FS)
+    x = np.zeros_like(t)
+    for r in beat_s:
+        x += np.exp(-0.5 * ((t - r) / 0.010) ** 2)
+        x += p_wave * np.exp(-0.5 * ((t - r + 0.16) / 0.02) ** 2)
+        x += 0.3 * np.exp(-0.5 * ((t - r - 0.3) / 0.05) ** 2)
+    return x
+
+
+def _named(values: np.ndarray) -> dict[str, float]:
+    return dict(zip(fwaves.FEATURES, values.tolist(), strict=True))
+
+
+IRREGULAR = np.cumsum(np.r_[1.0, np.random.default_rng(3).uniform(0.55, 1.1, 40)])
+IRREGULAR = IRREGULAR[IRREGULAR < 29.0]
+
+
+def test_the_qrs_t_cancels_at_any_rr_and_f_waves_survive_at_their_frequency():
+    x = _ecg(IRREGULAR)
+    t = np.arange(x.size) / FS
+    f_waves = 0.05 * np.sin(2 * np.pi * 6.0 * t)
+    clean = _named(fwaves.window_features(x, FS, IRREGULAR, np.array([0.0]), 30.0,
+                                          filtered=True)[0])
+    fib = _named(fwaves.window_features(x + f_waves, FS, IRREGULAR, np.array([0.0]), 30.0,
+                                        filtered=True)[0])
+    sinus = _named(fwaves.window_features(_ecg(IRREGULAR, p_wave=0.15), FS, IRREGULAR,
+                                          np.array([0.0]), 30.0, filtered=True)[0])
+    assert clean["aa_rms"] < 5e-3  # QRS and T locked to R: cancelled (but for sub-sample R times)
+    assert fib["aa_rms"] == pytest.approx(0.05 / np.sqrt(2), rel=0.35)  # the sine, less the QRS
+    assert fib["aa_peak_hz"] == pytest.approx(6.0, abs=0.5)
+    assert fib["aa_peak_share"] > 0.8 and fib["aa_band_share"] > 0.8
+    assert sinus["aa_rms"] > 0.01  # the P wave is not cancelled: it is atrial activity
+
+
+def test_features_do_not_depend_on_polarity_or_gain():
+    x = _ecg(IRREGULAR) + 0.05 * np.sin(2 * np.pi * 5.0 * np.arange(int(30 * FS)) / FS)
+    one = fwaves.window_features(x, FS, IRREGULAR, np.array([0.0, 8.0]), 20.0)
+    other = fwaves.window_features(-3.0 * x, FS, IRREGULAR, np.array([0.0, 8.0]), 20.0)
+    np.testing.assert_allclose(one, other, rtol=1e-4, atol=1e-6)
+
+
+def test_too_few_beats_give_zeros_and_bad_leads_an_error():
+    beat_s = np.array([5.0, 6.0, 7.0])  # fewer than atrial.MIN_BEATS
+    out = fwaves.window_features(_ecg(beat_s), FS, beat_s, np.array([0.0]), 30.0)
+    np.testing.assert_array_equal(out, np.zeros((1, len(fwaves.FEATURES))))
+    with pytest.raises(ValueError, match="NaN"):
+        fwaves.window_features(np.full(100, np.nan), FS, beat_s, np.array([0.0]), 30.0)
+
+
+def test_segment_features_appends_the_fwave_columns_when_asked():
+    x = _ecg(IRREGULAR)
+    starts = np.array([0.0, 10.0])
+    asked = features.FEATURES + fwaves.FEATURES
+    both = features.segment_features(x, FS, IRREGULAR, starts, 20.0, columns=asked)
+    np.testing.assert_array_equal(both[:, :len(features.FEATURES)],
+                                  features.segment_features(x, FS, IRREGULAR, starts, 20.0))
+    np.testing.assert_array_equal(both[:, len(features.FEATURES):],
+                                  fwaves.window_features(x, FS, IRREGULAR, starts, 20.0))
+    picked = features.segment_features(x, FS, IRREGULAR, starts, 20.0,
+                                       columns=("aa_rms", "cv_nn", "cosen"))
+    np.testing.assert_array_equal(picked, both[:, [asked.index("aa_rms"), asked.index("cv_nn"),
+                                                   asked.index("cosen")]])
+
+
+def test_a_piece_of_signal_gives_the_windows_of_the_whole(mitdb_root):
+    """As the scanner hands it in: band-passed at 125 Hz, starting at some sample t0; record
+    201 holds AF."""
+    rec = records.read_path(mitdb_root / "201")
+    fs = 125.0
+    raw = rec.signal[:int(600 * rec.fs)]
+    x = signal.resample(signal.bandpass(raw, rec.fs, 0.5, 40.0, 4), rec.fs, fs)
+    beat_s = beats.detect(raw, rec.fs) / rec.fs
+    starts = np.arange(100.0, 500.0, 10.0)
+    whole = fwaves.window_features(x, fs, beat_s, starts, 20.0, filtered=True)
+    first = int(95.3 * fs)
+    piece = fwaves.window_features(x[first:], fs, beat_s, starts, 20.0, filtered=True,
+                                   t0_s=first / fs)
+    np.testing.assert_array_equal(piece, whole)
+    assert (whole[:, 0] > 0).all() and np.isfinite(whole).all()
