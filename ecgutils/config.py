@@ -49,6 +49,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "n_seeds": 1,
         # Keras runs the models eagerly: on fits this small, graph tracing is most of the time.
         "keras_eager": True,
+        # Trees per class of the feature detector's gradient boosting (03c, 07): a few, to
+        # check the code quickly; None: the chosen setting (feature_model.BOOSTING).
+        "boosting_max_iter": 40,
         # Noise stress (08): SNRs (dB, as nst defines them); two here, one of them negative.
         "snrs_db": (6, -6),
     },
@@ -66,6 +69,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "detector_epochs": 24,
         "n_seeds": 1,
         "keras_eager": False,
+        "boosting_max_iter": None,
         "snrs_db": (24, 18, 12, 6, 0, -6),
     },
     # The default study with longer training (the CNN notebooks take about 3x as long).
@@ -83,6 +87,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "detector_epochs": 40,
         "n_seeds": 3,
         "keras_eager": False,
+        "boosting_max_iter": None,
         "snrs_db": (24, 18, 12, 6, 0, -6),
     },
     "afdb": {
@@ -99,6 +104,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "detector_epochs": 24,
         "n_seeds": 1,
         "keras_eager": False,
+        "boosting_max_iter": None,
         "snrs_db": (24, 18, 12, 6, 0, -6),
     },
 }

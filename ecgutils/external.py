@@ -187,8 +187,8 @@ def mitdb_to_cinc(mitdb: cache.Entry, cinc: cache.Entry, cfg: train.TrainConfig,
 
 
 def mitdb_to_cinc_features(windows_table: pd.DataFrame, cinc_table: pd.DataFrame,
-                           seed: int = config.DEFAULT_SEED, n_boot: int = 1000
-                           ) -> ExternalResult:
+                           seed: int = config.DEFAULT_SEED, n_boot: int = 1000,
+                           boosting: dict[str, Any] | None = None) -> ExternalResult:
     """The feature detector (``features_gb``, notebook 03c's recipe) trained on every mitdb
     patient and scored on every CinC 2017 record: the mirror of 03c's CinC -> mitdb row.
 
@@ -197,7 +197,8 @@ def mitdb_to_cinc_features(windows_table: pd.DataFrame, cinc_table: pd.DataFrame
     mitdb folds), four classes (mitdb's AF / other rhythm / sinus); the threshold is the
     F1-best one on inner patient-grouped out-of-fold mitdb windows. ``cinc_table``:
     :func:`ecgutils.feature_model.cinc_table` (each record's features over the whole record,
-    as 03c scores CinC), scored per record. Nothing is tuned on CinC."""
+    as 03c scores CinC), scored per record. Nothing is tuned on CinC. ``boosting``: the
+    gradient-boosting settings (default :data:`ecgutils.feature_model.BOOSTING`)."""
     _, train_grid = detector_study.mitdb_grids(windows_table)
     rows = np.flatnonzero(train_grid)
     X = windows_table[list(features.FEATURES)].to_numpy(dtype=float)[rows]
@@ -205,8 +206,9 @@ def mitdb_to_cinc_features(windows_table: pd.DataFrame, cinc_table: pd.DataFrame
     patients = windows_table["patient_id"].astype(str).to_numpy()[rows]
     names = cinc_table.index.to_numpy().astype(str)
     assert_no_shared_records(patients, np.char.add("cinc2017:", names))
-    threshold = feature_model.inner_threshold(X, classes, patients, seed=seed)
-    model = feature_model.fit(X, classes, seed)
+    threshold = feature_model.inner_threshold(X, classes, patients, seed=seed,
+                                              boosting=boosting)
+    model = feature_model.fit(X, classes, seed, boosting)
     af = (feature_model.classes_of(cinc_table) == features.AF_CLASS).astype(int)
     prob = features.af_prob(model, cinc_table[list(features.FEATURES)].to_numpy(dtype=float))
     scores = pd.DataFrame({"group": names, "y": af, "prob": prob})

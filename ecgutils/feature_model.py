@@ -87,6 +87,18 @@ def window_table(entry: cache.Entry, params: preprocess.PreprocessParams,
     return pd.concat([manifest.reset_index(drop=True), table.reset_index(drop=True)], axis=1)
 
 
+def profile_boosting(max_iter: int | None) -> dict[str, Any] | None:
+    """The settings a profile fits (its ``boosting_max_iter``): None — :data:`BOOSTING` —
+    or :data:`BOOSTING` with ``max_iter`` trees per class (the smoke profile's few: a quick
+    check of the code, not a model worth reporting)."""
+    if max_iter is None:
+        return None
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
+        raise ValueError(f"boosting_max_iter must be a positive integer or None; got "
+                         f"{max_iter!r}")
+    return {**BOOSTING, "max_iter": max_iter}
+
+
 def fit(X: np.ndarray, classes: np.ndarray, seed: int = config.DEFAULT_SEED,
         boosting: dict[str, Any] | None = None) -> HistGradientBoostingClassifier:
     """Gradient boosting on the four classes: :data:`BOOSTING`, or the settings ``boosting``
@@ -146,9 +158,11 @@ def inner_out_of_fold(X: np.ndarray, classes: np.ndarray, groups: np.ndarray,
 
 
 def cinc_study(table: pd.DataFrame, n_splits: int = 5, dev_fraction: float = 0.2,
-               seed: int = config.DEFAULT_SEED) -> DetectorStudy:
+               seed: int = config.DEFAULT_SEED,
+               boosting: dict[str, Any] | None = None) -> DetectorStudy:
     """Record-grouped k-fold over the non-development CinC records (the development records
-    join every training part, as in 03b), scored per record."""
+    join every training part, as in 03b), scored per record; ``boosting``: the settings
+    fitted (default :data:`BOOSTING`)."""
     classes = classes_of(table)
     names = table.index.to_numpy().astype(str)
     development, rest = development_records(table["rhythm_class"], dev_fraction, seed)
@@ -164,8 +178,8 @@ def cinc_study(table: pd.DataFrame, n_splits: int = 5, dev_fraction: float = 0.2
         test_rows = rest_rows[fold.test]
         partition = splits.assert_disjoint(train=names[train_rows], test=names[test_rows])
         threshold = inner_threshold(X[train_rows], classes[train_rows], names[train_rows],
-                                    seed=seed)
-        prob = af_prob(fit(X[train_rows], classes[train_rows], seed), X[test_rows])
+                                    seed=seed, boosting=boosting)
+        prob = af_prob(fit(X[train_rows], classes[train_rows], seed, boosting), X[test_rows])
         scored.append(pd.DataFrame({"group": names[test_rows], "y": af[test_rows],
                                     "prob": prob, "threshold": threshold,
                                     "fold": fold.number}))
@@ -175,13 +189,14 @@ def cinc_study(table: pd.DataFrame, n_splits: int = 5, dev_fraction: float = 0.2
 
 
 def mitdb_study(windows: pd.DataFrame, cinc: pd.DataFrame, n_splits: int = 5,
-                seed: int = config.DEFAULT_SEED) -> DetectorStudy:
+                seed: int = config.DEFAULT_SEED,
+                boosting: dict[str, Any] | None = None) -> DetectorStudy:
     """Patient-grouped k-fold on mitdb windows (:func:`window_table` of the 5-s detector
     entry), with 03b's rows: trained on every CinC record plus the fold's training patients'
     windows on a 10-s grid (ambiguous windows left out), scored on the held-out patients'
     windows on a 20-s grid; flutter windows are in neither. ``along`` holds every window of
     the held-out patients (5-s grid) with its fold's probability and threshold, for episodes
-    (:func:`ecgutils.episode_study.cnn_episodes`)."""
+    (:func:`ecgutils.episode_study.cnn_episodes`). ``boosting``: as in :func:`cinc_study`."""
     test_grid, train_grid = mitdb_grids(windows)
     X = windows[list(FEATURES)].to_numpy(dtype=float)
     classes = classes_of(windows)
@@ -198,9 +213,9 @@ def mitdb_study(windows: pd.DataFrame, cinc: pd.DataFrame, n_splits: int = 5,
         train_rows = np.flatnonzero(train_grid & np.isin(patients, own))
         partition = splits.assert_disjoint(train=patients[train_rows], test=patients[test_rows])
         threshold = inner_threshold(X[train_rows], classes[train_rows], patients[train_rows],
-                                    seed=seed, always=(cinc_X, cinc_classes))
+                                    seed=seed, always=(cinc_X, cinc_classes), boosting=boosting)
         model = fit(np.vstack([X[train_rows], cinc_X]),
-                    np.concatenate([classes[train_rows], cinc_classes]), seed)
+                    np.concatenate([classes[train_rows], cinc_classes]), seed, boosting)
         # Every window of the held-out patients (5-s grid, flutter too): their episodes;
         # the scored windows are among them.
         every = np.flatnonzero(np.isin(patients, np.unique(patients[test_rows])))
@@ -224,14 +239,16 @@ def mitdb_study(windows: pd.DataFrame, cinc: pd.DataFrame, n_splits: int = 5,
 
 
 def external(windows: pd.DataFrame, cinc: pd.DataFrame, test: str,
-             seed: int = config.DEFAULT_SEED) -> DetectorStudy:
+             seed: int = config.DEFAULT_SEED,
+             boosting: dict[str, Any] | None = None) -> DetectorStudy:
     """Trained on every CinC record (threshold from its inner out-of-fold records), scored on
     another database's windows on a 20-s grid (flutter left out); nothing tuned on them.
-    ``along`` holds every window's probability, for episodes."""
+    ``along`` holds every window's probability, for episodes. ``boosting``: as in
+    :func:`cinc_study`."""
     cinc_X, cinc_classes = cinc[list(FEATURES)].to_numpy(dtype=float), classes_of(cinc)
     names = cinc.index.to_numpy().astype(str)
-    threshold = inner_threshold(cinc_X, cinc_classes, names, seed=seed)
-    model = fit(cinc_X, cinc_classes, seed)
+    threshold = inner_threshold(cinc_X, cinc_classes, names, seed=seed, boosting=boosting)
+    model = fit(cinc_X, cinc_classes, seed, boosting)
     rows = np.flatnonzero(mitdb_grids(windows)[0])
     patients = windows["patient_id"].astype(str).to_numpy()[rows]
     splits.assert_disjoint(train=np.char.add("cinc2017:", names), test=patients)

@@ -139,3 +139,18 @@ def test_mitdb_to_cinc_scores_every_cinc_record_and_tunes_nothing_on_it(mitdb, c
     np.testing.assert_array_equal(again.scores["prob"], result.scores["prob"])
     keys = external.keys(result)
     assert keys["mitdb_to_cinc2017.features_gb.external.threshold"] == result.threshold
+
+
+def test_a_profile_boosting_changes_only_the_trees_and_bad_values_are_refused(cinc):
+    assert feature_model.profile_boosting(None) is None  # the chosen setting
+    few = feature_model.profile_boosting(7)
+    assert few == {**feature_model.BOOSTING, "max_iter": 7}
+    X = cinc[list(feature_model.FEATURES)].to_numpy(dtype=float)
+    classes = feature_model.classes_of(cinc)
+    assert feature_model.fit(X, classes, boosting=few).n_iter_ == 7
+    assert feature_model.fit(X, classes).n_iter_ == feature_model.BOOSTING["max_iter"]
+    study = feature_model.cinc_study(cinc, n_splits=2, boosting=few)
+    assert study.scores["prob"].between(0, 1).all()
+    for bad in (0, 2.5, True, "40"):
+        with pytest.raises(ValueError, match="boosting_max_iter"):
+            feature_model.profile_boosting(bad)
