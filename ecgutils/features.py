@@ -1,4 +1,4 @@
-"""The 34 window features of the feature detector: rhythm, atrial activity, ectopy (NumPy/SciPy).
+"""The 38 window features of the feature detector: rhythm, atrial activity, ectopy, f waves.
 
 What a cardiologist reads off a strip, as numbers, per window ``[start, start + window_s)``:
 
@@ -9,6 +9,11 @@ What a cardiologist reads off a strip, as numbers, per window ``[start, start + 
   that is left without them, and the pattern of the RR scatter. Adopted on CinC development
   records by a rule fixed beforehand (``benchmarks/ectopy_features.py``: clean F1 +0.010,
   mean noisy F1 +0.025, every condition up); :data:`BEFORE_ECTOPY` is the set before.
+* :data:`ecgutils.fwaves.FEATURES` (4) — the atrial activity left over the whole window once
+  every QRS-T is cancelled: its size, 4–10 Hz share, dominant frequency and how concentrated
+  its power is. Adopted by the same rule (``benchmarks/fwave_features.py``: clean F1 −0.005,
+  AUROC −0.000, mean noisy F1 +0.011 — a weak pass, carried by muscle noise at 0 dB, +0.057);
+  :data:`BEFORE_FWAVES` is the set before.
 
 One pure function (:func:`segment_features`) serves the study (notebook 03c, on the raw lead)
 and the scanner (:mod:`ecgutils.detect`, on its band-passed signal), so a model trained on the
@@ -28,11 +33,11 @@ from ecgutils.windows import CLASS_INDEX
 AF_CLASS = CLASS_INDEX["A"]  # a four-class model's AF class
 RR_EXTRA = ("rr_n", "rr_min_rel", "rr_max_rel", "drr_rel10", "drr_rel20", "rr_iqr_rel")
 BEFORE_ECTOPY = beats.FEATURES + RR_EXTRA + atrial.FEATURES
-FEATURES = BEFORE_ECTOPY + ectopy.FEATURES
+BEFORE_FWAVES = BEFORE_ECTOPY + ectopy.FEATURES
+FEATURES = BEFORE_FWAVES + fwaves.FEATURES
 RHYTHM_ONLY = beats.FEATURES + RR_EXTRA
 # Every feature this code computes; a bundle names the ones its model reads (in any order).
-# fwaves.FEATURES: a candidate measured on development records (benchmarks/fwave_features.py).
-KNOWN = FEATURES + fwaves.FEATURES
+KNOWN = FEATURES
 
 
 def segment_features(signal_mv: np.ndarray, fs: float, beat_times_s: np.ndarray,

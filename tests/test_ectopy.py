@@ -77,12 +77,11 @@ def test_segment_features_computes_the_columns_asked_for_by_name():
     x = _ecg(beat_s)
     starts = np.array([0.0, 10.0])
     both = features.segment_features(x, FS, beat_s, starts, 20.0)
-    assert features.FEATURES == features.BEFORE_ECTOPY + ectopy.FEATURES
-    assert features.KNOWN[:len(features.FEATURES)] == features.FEATURES
+    assert features.BEFORE_FWAVES == features.BEFORE_ECTOPY + ectopy.FEATURES
     before = features.segment_features(x, FS, beat_s, starts, 20.0,
                                        columns=features.BEFORE_ECTOPY)
     np.testing.assert_array_equal(both[:, :len(features.BEFORE_ECTOPY)], before)
-    np.testing.assert_array_equal(both[:, len(features.BEFORE_ECTOPY):],
+    np.testing.assert_array_equal(both[:, len(features.BEFORE_ECTOPY):len(features.BEFORE_FWAVES)],
                                   ectopy.window_features(x, FS, beat_s, starts, 20.0))
     picked = features.segment_features(x, FS, beat_s, starts, 20.0,
                                        columns=("cv_nn", "cosen"))

@@ -1,11 +1,11 @@
-"""The 34 window features (ecgutils.features): the RR additions on synthetic beat times, the
+"""The 38 window features (ecgutils.features): the RR additions on synthetic beat times, the
 rhythm and atrial blocks side by side, and the scanner's use (an already band-passed piece of
 signal that starts anywhere on the recording's clock) on a real record."""
 
 import numpy as np
 import pytest
 
-from ecgutils import atrial, beats, ectopy, features, records, signal
+from ecgutils import atrial, beats, ectopy, features, fwaves, records, signal
 
 
 def test_rr_extra_of_a_regular_rhythm_and_of_one_premature_beat():
@@ -32,7 +32,7 @@ def test_segment_features_are_the_rhythm_and_the_atrial_features_side_by_side():
     values = features.segment_features(x, 250.0, beat_s, np.array([0.0, 10.0]), 20.0)
     assert values.shape == (2, len(features.FEATURES))
     assert features.FEATURES == (beats.FEATURES + features.RR_EXTRA + atrial.FEATURES
-                                 + ectopy.FEATURES)
+                                 + ectopy.FEATURES + fwaves.FEATURES)
     np.testing.assert_array_equal(values[:, :len(beats.FEATURES)],
                                   beats.window_features(beat_s, np.array([0.0, 10.0]), 20.0))
 
