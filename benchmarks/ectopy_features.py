@@ -36,25 +36,32 @@ from quality_features import AUGMENTATION, arguments, compare, report  # noqa: E
 from ecgutils import config, ectopy, features, release  # noqa: E402
 from ecgutils.fileio import atomic_write_json, atomic_write_text  # noqa: E402
 
-ARMS = {"base": tuple(features.BEFORE_ECTOPY),
-        "ectopy": tuple(features.BEFORE_ECTOPY) + ectopy.FEATURES}
-ALL = ARMS["ectopy"]
 OUT = config.published_dir()
 
 
 def main() -> None:
-    args = arguments(__doc__)
+    scanner_family(arguments(__doc__), features.BEFORE_ECTOPY, "ectopy", ectopy.FEATURES,
+                   "benchmarks-ectopy-features", markdown)
+
+
+def scanner_family(args, base: tuple[str, ...], new: str, added: tuple[str, ...], stem: str,
+                   markdown) -> None:
+    """The two-arm benchmark of a feature family the scanner computes itself: ``base``
+    against ``base`` + ``added`` (arm ``new``), on the scanner's windows (clean and noisy
+    copies, :func:`ecgutils.release.training_windows`); writes ``reports/<stem>.json``/``.md``
+    (``markdown(payload)``)."""
+    every = tuple(base) + tuple(added)
     began = time.perf_counter()
     table = release.training_windows(max_records=args.max_records, augmentation=AUGMENTATION,
-                                     columns=ALL)
+                                     columns=every)
     print(f"{len(table)} training windows, {time.perf_counter() - began:.0f} s", flush=True)
-    payload, fitted = compare(table, ARMS, "ectopy",
-                              lambda draws: release.noisy_scanner_windows(draws, columns=ALL),
+    payload, fitted = compare(table, {"base": tuple(base), new: every}, new,
+                              lambda draws: release.noisy_scanner_windows(draws, columns=every),
                               args.max_records, began)
-    payload.update(features=list(ectopy.FEATURES),
-                   model_uses=split_counts(fitted["ectopy"]["model"]))
-    atomic_write_json(OUT / "benchmarks-ectopy-features.json", payload)
-    atomic_write_text(OUT / "benchmarks-ectopy-features.md", markdown(payload))
+    payload.update(features=list(added),
+                   model_uses=split_counts(fitted[new]["model"], tuple(added), len(base)))
+    atomic_write_json(OUT / f"{stem}.json", payload)
+    atomic_write_text(OUT / f"{stem}.md", markdown(payload))
     print(markdown(payload))
 
 

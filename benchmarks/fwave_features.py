@@ -34,40 +34,21 @@ Writes reports/benchmarks-fwave-features.md and .json.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from ectopy_features import split_counts  # noqa: E402
-from quality_features import AUGMENTATION, arguments, compare, report  # noqa: E402
+from ectopy_features import scanner_family  # noqa: E402
+from quality_features import arguments, report  # noqa: E402
 
-from ecgutils import config, features, fwaves, release  # noqa: E402
-from ecgutils.fileio import atomic_write_json, atomic_write_text  # noqa: E402
-
-ARMS = {"base": tuple(features.BEFORE_FWAVES),
-        "fwaves": tuple(features.BEFORE_FWAVES) + fwaves.FEATURES}
-ALL = ARMS["fwaves"]
-OUT = config.published_dir()
+from ecgutils import features, fwaves  # noqa: E402
 
 
 def main() -> None:
-    args = arguments(__doc__)
-    began = time.perf_counter()
-    table = release.training_windows(max_records=args.max_records, augmentation=AUGMENTATION,
-                                     columns=ALL)
-    print(f"{len(table)} training windows, {time.perf_counter() - began:.0f} s", flush=True)
-    payload, fitted = compare(table, ARMS, "fwaves",
-                              lambda draws: release.noisy_scanner_windows(draws, columns=ALL),
-                              args.max_records, began)
-    payload.update(features=list(fwaves.FEATURES),
-                   model_uses=split_counts(fitted["fwaves"]["model"], fwaves.FEATURES,
-                                           len(features.BEFORE_FWAVES)))
-    atomic_write_json(OUT / "benchmarks-fwave-features.json", payload)
-    atomic_write_text(OUT / "benchmarks-fwave-features.md", markdown(payload))
-    print(markdown(payload))
+    scanner_family(arguments(__doc__), features.BEFORE_FWAVES, "fwaves", fwaves.FEATURES,
+                   "benchmarks-fwave-features", markdown)
 
 
 def markdown(p: dict) -> str:
