@@ -97,3 +97,14 @@ def test_af_windows_of_a_real_record_leave_more_4_to_10_hz_activity(mitdb_root):
     rms = values[:, fwaves.FEATURES.index("aa_rms")]
     assert np.median(share[in_af]) > np.median(share[~in_af]) + 0.05
     assert np.median(rms[in_af]) < np.median(rms[~in_af])
+
+
+@pytest.mark.parametrize("n, nperseg", [(2500, 250), (2501, 250), (1999, 251), (180, 180)])
+def test_welch_is_scipys(n, nperseg):
+    from scipy import signal as scipy_signal
+
+    x = np.random.default_rng(n).normal(size=n)
+    ours = fwaves.welch(x, 125.0, nperseg)
+    theirs = scipy_signal.welch(x, 125.0, nperseg=nperseg)
+    np.testing.assert_allclose(ours[0], theirs[0])
+    np.testing.assert_allclose(ours[1], theirs[1], rtol=1e-10, atol=1e-15)
