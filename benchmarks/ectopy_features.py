@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from quality_features import AUGMENTATION, arguments, compare, report  # noqa: E402
 
-from ecgutils import config, ectopy, features, release  # noqa: E402
+from ecgutils import config, ectopy, feature_model, features, release  # noqa: E402
 from ecgutils.fileio import atomic_write_json, atomic_write_text  # noqa: E402
 
 OUT = config.published_dir()
@@ -71,7 +71,7 @@ def split_counts(model, names: tuple[str, ...] = ectopy.FEATURES,
     its input; its trees' nodes): whether the model reads them at all, not how much they
     help."""
     counts = dict.fromkeys(names, 0)
-    for per_class in model._predictors:
+    for per_class in feature_model.booster_of(model)._predictors:
         for tree in per_class:
             for node in tree.nodes:
                 if not node["is_leaf"] and node["feature_idx"] >= first:
