@@ -79,35 +79,60 @@ def window_features(signal_mv: np.ndarray, fs: float, beat_times_s: np.ndarray,
     -------
     ndarray of float32, shape (n_windows, len(FEATURES))
     """
-    signal_mv = checked_lead(signal_mv, fs, window_s)
     starts_s = np.asarray(starts_s, dtype=float)
     out = np.zeros((starts_s.size, len(FEATURES)), dtype=np.float32)
-    before, after = int(round(BEFORE_S * fs)), int(round(AFTER_S * fs))
-    if filtered:
-        if signal_mv.size <= before + after:
-            return out
-    else:
-        if signal_mv.size <= max(3 * 2 * int(fs), before + after):  # filtfilt's padding
-            return out
-        signal_mv = scipy_signal.sosfiltfilt(bandpass_sos(float(fs)), signal_mv)
-    offset = int(round(t0_s * fs))
-    peaks = np.round(np.sort(np.asarray(beat_times_s, dtype=float)) * fs).astype(np.int64)
-    peaks = peaks - offset
-    peaks = peaks[(peaks - before >= 0) & (peaks + after < signal_mv.size)]
-    if peaks.size == 0:
+    found = window_beats(signal_mv, fs, beat_times_s, starts_s, window_s, filtered, t0_s)
+    if found is None:
         return out
-    segments = signal_mv[peaks[:, None] + np.arange(-before, after)[None, :]]
+    lead, peaks, first, last = found
+    before, after = segment_samples(fs)
+    segments = lead[peaks[:, None] + np.arange(-before, after)[None, :]]
     segments -= np.median(segments[:, :max(1, int(round(BASELINE_S * fs)))], axis=1,
                           keepdims=True)
-    beat_s = (peaks + offset) / fs
-    first = np.searchsorted(beat_s, starts_s + BEFORE_S, side="left")
-    last = np.searchsorted(beat_s, starts_s + window_s - AFTER_S, side="left")
     regions = _regions(float(fs), before)
     for row, (lo, hi) in enumerate(zip(first.tolist(), last.tolist(), strict=True)):
         out[row, 0] = max(hi - lo, 0)
         if hi - lo >= MIN_BEATS:
             out[row, 1:] = _template_features(segments[lo:hi], float(fs), regions)
     return out
+
+
+def segment_samples(fs: float) -> tuple[int, int]:
+    """Samples of a beat's segment before and after its R peak (:data:`BEFORE_S`,
+    :data:`AFTER_S`)."""
+    return int(round(BEFORE_S * fs)), int(round(AFTER_S * fs))
+
+
+def window_beats(signal_mv: np.ndarray, fs: float, beat_times_s: np.ndarray,
+                 starts_s: np.ndarray, window_s: float, filtered: bool = False,
+                 t0_s: float = 0.0
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """The beats each window reads (arguments of :func:`window_features`; also those of
+    :mod:`ecgutils.fwaves`): ``(lead, peaks, first, last)`` — the checked, band-passed lead,
+    the R-peak samples on it whose whole segment (:func:`segment_samples`) lies in it, and per
+    window the index of its first beat in ``peaks`` and one past its last (beats whose
+    segment lies wholly in the window, by their times on the sample grid). None where the lead
+    holds no such beat (or is too short for the band-pass)."""
+    signal_mv = checked_lead(signal_mv, fs, window_s)
+    before, after = segment_samples(fs)
+    if filtered:
+        if signal_mv.size <= before + after:
+            return None
+    else:
+        if signal_mv.size <= max(3 * 2 * int(fs), before + after):  # filtfilt's padding
+            return None
+        signal_mv = scipy_signal.sosfiltfilt(bandpass_sos(float(fs)), signal_mv)
+    offset = int(round(t0_s * fs))
+    peaks = np.round(np.sort(np.asarray(beat_times_s, dtype=float)) * fs).astype(np.int64)
+    peaks = peaks - offset
+    peaks = peaks[(peaks - before >= 0) & (peaks + after < signal_mv.size)]
+    if peaks.size == 0:
+        return None
+    beat_s = (peaks + offset) / fs
+    starts_s = np.asarray(starts_s, dtype=float)
+    first = np.searchsorted(beat_s, starts_s + BEFORE_S, side="left")
+    last = np.searchsorted(beat_s, starts_s + window_s - AFTER_S, side="left")
+    return signal_mv, peaks, first, last
 
 
 def checked_lead(signal_mv: np.ndarray, fs: float, window_s: float) -> np.ndarray:

@@ -52,24 +52,16 @@ def window_features(signal_mv: np.ndarray, fs: float, beat_times_s: np.ndarray,
     -------
     ndarray of float32, shape (n_windows, len(FEATURES))
     """
-    signal_mv = atrial.checked_lead(signal_mv, fs, window_s)
     starts_s = np.asarray(starts_s, dtype=float)
     out = np.zeros((starts_s.size, len(FEATURES)), dtype=np.float32)
-    before, after = int(round(atrial.BEFORE_S * fs)), int(round(atrial.AFTER_S * fs))
-    if not filtered:
-        if signal_mv.size <= max(3 * 2 * int(fs), before + after):  # filtfilt's padding
-            return out
-        signal_mv = scipy_signal.sosfiltfilt(atrial.bandpass_sos(float(fs)), signal_mv)
-    offset = int(round(t0_s * fs))
-    beat_s = np.sort(np.asarray(beat_times_s, dtype=float))
-    peaks = np.round(beat_s * fs).astype(np.int64) - offset
-    keep = (peaks - before >= 0) & (peaks + after < signal_mv.size)
-    peaks, beat_s = peaks[keep], beat_s[keep]
-    first = np.searchsorted(beat_s, starts_s + atrial.BEFORE_S, side="left")
-    last = np.searchsorted(beat_s, starts_s + window_s - atrial.AFTER_S, side="left")
+    found = atrial.window_beats(signal_mv, fs, beat_times_s, starts_s, window_s, filtered, t0_s)
+    if found is None:
+        return out
+    lead, peaks, first, last = found
+    before, after = atrial.segment_samples(fs)
     for row, (lo, hi) in enumerate(zip(first.tolist(), last.tolist(), strict=True)):
         if hi - lo >= atrial.MIN_BEATS:
-            out[row] = _residual_features(signal_mv, float(fs), peaks[lo:hi], before, after)
+            out[row] = _residual_features(lead, float(fs), peaks[lo:hi], before, after)
     return out
 
 

@@ -691,7 +691,9 @@ def _model_lines(shipped: bundle.Bundle) -> str:
     s = shipped.settings
     if s.kind == "features_gb":
         return ("One scikit-learn gradient-boosting model (four classes N / A / O / ~, AF "
-                "read as AF-vs-rest; fitted on every CinC record's windows), with no neural "
+                "read as AF-vs-rest; fitted on every CinC record's windows; its feature "
+                "bins plain quantiles from `KBinsDiscretizer`, "
+                "`reports/benchmarks-boosting-binning.md`), with no neural "
                 "network: it reads "
                 f"{len(s.rr_features)} features of a 20-s window — the RR irregularity of its "
                 "beats (NeuroKit2 beat detection), the P wave or its absence in its median "

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import pytest
 
-from ecgutils import beats, bundle, features, models, release, train
+from ecgutils import beats, bundle, feature_model, features, models, release, train
 from ecgutils.bundle import BundleError
 
 
@@ -336,13 +336,16 @@ def test_a_schema_1_bundle_still_loads_as_a_cnn(tmp_path, saved, model, inputs):
 
 @pytest.fixture(scope="module")
 def booster():
-    """A four-class gradient boosting fitted to random numbers (storage only)."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
+    """A four-class gradient boosting fitted to random numbers as the release fits it (its
+    bins from KBinsDiscretizer in a pipeline; storage only)."""
+    from sklearn.pipeline import Pipeline
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(400, len(features.FEATURES)))
-    return HistGradientBoostingClassifier(max_iter=5, random_state=0).fit(
-        X, rng.integers(0, 4, size=400))
+    fitted = feature_model.fit(X, rng.integers(0, 4, size=400),
+                               boosting=feature_model.profile_boosting(5))
+    assert isinstance(fitted, Pipeline)  # what the bundle must store without pickle
+    return fitted
 
 
 def _gb_settings() -> bundle.Settings:

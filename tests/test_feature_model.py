@@ -147,10 +147,35 @@ def test_a_profile_boosting_changes_only_the_trees_and_bad_values_are_refused(ci
     assert few == {**feature_model.BOOSTING, "max_iter": 7}
     X = cinc[list(feature_model.FEATURES)].to_numpy(dtype=float)
     classes = feature_model.classes_of(cinc)
-    assert feature_model.fit(X, classes, boosting=few).n_iter_ == 7
-    assert feature_model.fit(X, classes).n_iter_ == feature_model.BOOSTING["max_iter"]
+    assert feature_model.booster_of(feature_model.fit(X, classes, boosting=few)).n_iter_ == 7
+    assert (feature_model.booster_of(feature_model.fit(X, classes)).n_iter_
+            == feature_model.BOOSTING["max_iter"])
     study = feature_model.cinc_study(cinc, n_splits=2, boosting=few)
     assert study.scores["prob"].between(0, 1).all()
     for bad in (0, 2.5, True, "40"):
         with pytest.raises(ValueError, match="boosting_max_iter"):
             feature_model.profile_boosting(bad)
+
+
+def test_unweighted_bins_do_not_follow_the_class_weights_and_weighted_ones_do():
+    # One feature, a rare class at its top: class-balanced weights pull the booster's own
+    # quantile bins towards the rare class; plain bins are the unweighted quantiles whatever
+    # the weights (benchmarks/boosting_binning.py measures the two on real records).
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(3000, 1))
+    classes = np.where(X[:, 0] > 1.5, 1, 0)
+    few = {**feature_model.BOOSTING, "max_iter": 2}
+    edges = {}
+    for weights in ("balanced", None):
+        plain = feature_model.fit(X, classes, boosting={**few, "class_weight": weights,
+                                                        "binning": "unweighted"})
+        edges[weights] = plain[0].bin_edges_[0]
+        weighted = feature_model.fit(X, classes, boosting={**few, "class_weight": weights,
+                                                           "binning": "weighted"})
+        thresholds = weighted._bin_mapper.bin_thresholds_[0]
+        above = float(np.mean(thresholds > 1.5))
+        assert above > 0.3 if weights == "balanced" else above < 0.1
+    np.testing.assert_array_equal(edges["balanced"], edges[None])
+    assert np.mean(edges[None][1:-1] > 1.5) < 0.1
+    with pytest.raises(ValueError, match="binning must be one of"):
+        feature_model.fit(X, classes, boosting={**few, "binning": "weigthed"})
