@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from quality_features import AUGMENTATION, SEED, arguments, compare, report  # noqa: E402
+from quality_features import SEED, arguments, compare, report, training_table  # noqa: E402
 
 from ecgutils import config, feature_model, features, release  # noqa: E402
 from ecgutils.fileio import atomic_write_json, atomic_write_text  # noqa: E402
@@ -52,9 +52,7 @@ OUT = config.published_dir()
 
 def main() -> None:
     args = arguments(__doc__)
-    began = time.perf_counter()
-    table = release.training_windows(max_records=args.max_records, augmentation=AUGMENTATION)
-    print(f"{len(table)} training windows, {time.perf_counter() - began:.0f} s", flush=True)
+    table, began = training_table(args.max_records)
     columns = {arm: tuple(features.FEATURES) for arm in ARMS}
     payload, fitted = compare(table, columns, "unweighted", release.noisy_scanner_windows,
                               args.max_records, began, boosting=ARMS)

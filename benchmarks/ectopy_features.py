@@ -24,14 +24,13 @@ Writes reports/benchmarks-ectopy-features.md and .json.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from quality_features import AUGMENTATION, arguments, compare, report  # noqa: E402
+from quality_features import arguments, compare, report, training_table  # noqa: E402
 
 from ecgutils import config, ectopy, feature_model, features, release  # noqa: E402
 from ecgutils.fileio import atomic_write_json, atomic_write_text  # noqa: E402
@@ -51,10 +50,7 @@ def scanner_family(args, base: tuple[str, ...], new: str, added: tuple[str, ...]
     copies, :func:`ecgutils.release.training_windows`); writes ``reports/<stem>.json``/``.md``
     (``markdown(payload)``)."""
     every = tuple(base) + tuple(added)
-    began = time.perf_counter()
-    table = release.training_windows(max_records=args.max_records, augmentation=AUGMENTATION,
-                                     columns=every)
-    print(f"{len(table)} training windows, {time.perf_counter() - began:.0f} s", flush=True)
+    table, began = training_table(args.max_records, every)
     payload, fitted = compare(table, {"base": tuple(base), new: every}, new,
                               lambda draws: release.noisy_scanner_windows(draws, columns=every),
                               args.max_records, began)

@@ -74,6 +74,18 @@ def arguments(doc: str) -> argparse.Namespace:
     return parser.parse_args()
 
 
+def training_table(max_records: int | None, columns: tuple[str, ...] = features.FEATURES
+                   ) -> tuple[pd.DataFrame, float]:
+    """The release recipe's training windows (clean and noise-augmented copies, features
+    ``columns``) of the first ``max_records`` CinC records (all: None), and the
+    ``time.perf_counter()`` the benchmark began at."""
+    began = time.perf_counter()
+    table = release.training_windows(max_records=max_records, augmentation=AUGMENTATION,
+                                     columns=columns)
+    print(f"{len(table)} training windows, {time.perf_counter() - began:.0f} s", flush=True)
+    return table, began
+
+
 def main() -> None:
     args = arguments(__doc__)
     began = time.perf_counter()
