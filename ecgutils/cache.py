@@ -75,10 +75,32 @@ def code_version(*modules: ModuleType) -> str:
                 f"code_version: module {module.__name__} has no Python source file "
                 f"({source_file or 'built in'}); pass pure-Python modules of this project"
             )
+        _unchanged_since_import(Path(source_file))
         source = Path(source_file).read_bytes()
         digest.update(f"{module.__name__}\n{len(source)}\n".encode())
         digest.update(source)
     return digest.hexdigest()[:16]
+
+
+class StaleCodeError(RuntimeError):
+    """A source file of the package changed after this process imported it."""
+
+
+def _unchanged_since_import(path: Path) -> None:
+    """StaleCodeError where ``path``, a file of this package, has changed since the process
+    imported the package. The key is hashed from the file on disk, but the process may run the
+    code it imported before the edit: an entry built with that code, stored under the new
+    code's key, would be reused as the new code's result by every later run."""
+    import ecgutils
+
+    seen = ecgutils.SOURCE_STAT.get(str(path.resolve()))
+    if seen is None:
+        return  # not one of this package's files
+    now = path.stat()
+    if (now.st_mtime_ns, now.st_size) != seen:
+        raise StaleCodeError(
+            f"{path} changed after this process imported ecgutils: restart it (the Jupyter "
+            "kernel, the script) so that the cache key names the code that runs")
 
 
 def key_of(params: Mapping[str, Any], code_version: str | None = None) -> str:

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -110,6 +112,21 @@ def test_code_version_follows_the_source_file(tmp_path, monkeypatch):
     before = cache.code_version(module)
     module_file.write_text("SCALE = 2\n")
     assert cache.code_version(module) != before
+
+
+def test_code_version_refuses_a_package_file_edited_after_import(monkeypatch):
+    # A file edited while a process runs: the key would name the new code, the entry be built
+    # by the old one. Simulated by the import-time record of the file (not by editing it).
+    import ecgutils
+
+    version = cache.code_version(signal)  # unchanged since import: fine
+    path = str(Path(signal.__file__).resolve())
+    mtime, size = ecgutils.SOURCE_STAT[path]
+    monkeypatch.setitem(ecgutils.SOURCE_STAT, path, (mtime - 1, size))
+    with pytest.raises(cache.StaleCodeError, match=r"signal\.py changed after this process"):
+        cache.code_version(signal)
+    monkeypatch.setitem(ecgutils.SOURCE_STAT, path, (mtime, size))
+    assert cache.code_version(signal) == version
 
 
 def test_code_version_without_a_module_is_a_clear_error():
