@@ -37,9 +37,12 @@ def test_packaged_bundle_is_small_and_complete(shipped):
     assert len(shipped.models) == 1  # one model on every record (a fold ensemble: 5x the size)
     assert shipped.size_bytes() <= 5_000_000
     assert not list(release.RELEASE_DIR.glob("*.keras"))  # nothing of another kind
-    for model in shipped.models:  # the recipe's boosting
-        assert model.get_params()["learning_rate"] == \
-            release.FEATURE_RECIPE["boosting"]["learning_rate"]
+    recipe = release.FEATURE_RECIPE["boosting"]
+    for model in shipped.models:  # the recipe's boosting, on the recipe's bins
+        assert feature_model.booster_of(model).get_params()["learning_rate"] == \
+            recipe["learning_rate"]
+        assert (feature_model.booster_of(model) is not model) == \
+            (recipe["binning"] == "unweighted")
         assert model.n_features_in_ == len(features.FEATURES)
 
 
