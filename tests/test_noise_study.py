@@ -8,7 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from ecgutils import bundle, config, datasets, detect, noise, noise_study, records
+from ecgutils import bundle, config, datasets, detect, feature_model, noise, noise_study, records
 
 
 def test_condition_names_match_the_key_format():
@@ -63,11 +63,9 @@ def test_run_scores_clean_as_a_plain_scan_and_noise_lowers_snr(noises, mitdb_roo
 def _other_model(shipped: bundle.Bundle, rec: records.Record):
     """A second, smaller gradient boosting fitted to the shipped model's own four-class
     calls on ``rec``'s windows: the same features, other probabilities."""
-    from sklearn.base import clone
-
     _, inputs = detect.window_inputs(rec, shipped.settings)
     calls = shipped.models[0].predict(inputs)
-    return clone(shipped.models[0]).set_params(max_iter=10).fit(inputs, calls)
+    return feature_model.fit(inputs, calls, boosting=feature_model.profile_boosting(10))
 
 
 def test_shared_scan_gives_each_bundle_what_its_own_scan_gives(mitdb_root):
