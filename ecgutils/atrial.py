@@ -115,13 +115,10 @@ def window_beats(signal_mv: np.ndarray, fs: float, beat_times_s: np.ndarray,
     holds no such beat (or is too short for the band-pass)."""
     signal_mv = checked_lead(signal_mv, fs, window_s)
     before, after = segment_samples(fs)
-    if filtered:
-        if signal_mv.size <= before + after:
-            return None
-    else:
-        if signal_mv.size <= max(3 * 2 * int(fs), before + after):  # filtfilt's padding
-            return None
-        signal_mv = scipy_signal.sosfiltfilt(bandpass_sos(float(fs)), signal_mv)
+    if not filtered:
+        signal_mv = bandpassed(signal_mv, fs)
+    if signal_mv is None or signal_mv.size <= before + after:
+        return None
     offset = int(round(t0_s * fs))
     peaks = np.round(np.sort(np.asarray(beat_times_s, dtype=float)) * fs).astype(np.int64)
     peaks = peaks - offset
@@ -200,6 +197,14 @@ def correlations(rows: np.ndarray, reference: np.ndarray) -> np.ndarray:
     reference = reference - reference.mean()
     norms = np.linalg.norm(rows, axis=1) * np.linalg.norm(reference)
     return np.divide(rows @ reference, norms, out=np.zeros(len(rows)), where=norms > 0)
+
+
+def bandpassed(signal_mv: np.ndarray, fs: float) -> np.ndarray | None:
+    """The lead band-passed (:data:`BANDPASS_HZ`, zero phase), or None where it is too short
+    for filtfilt's padding."""
+    if signal_mv.size <= 3 * 2 * int(fs):
+        return None
+    return scipy_signal.sosfiltfilt(bandpass_sos(float(fs)), signal_mv)
 
 
 @lru_cache(maxsize=8)

@@ -37,7 +37,6 @@ features help is measured on CinC development records (``benchmarks/ectopy_featu
 from __future__ import annotations
 
 import numpy as np
-from scipy import signal as scipy_signal
 
 from ecgutils import atrial, beats
 
@@ -63,8 +62,10 @@ def window_features(signal_mv: np.ndarray, fs: float, beat_times_s: np.ndarray,
     ndarray of float32, shape (n_windows, len(FEATURES))
     """
     signal_mv = atrial.checked_lead(signal_mv, fs, window_s)
-    if not filtered and signal_mv.size > 3 * 2 * int(fs):  # filtfilt's padding
-        signal_mv = scipy_signal.sosfiltfilt(atrial.bandpass_sos(float(fs)), signal_mv)
+    if not filtered:
+        passed = atrial.bandpassed(signal_mv, fs)
+        if passed is not None:  # a lead too short for the band-pass is read as it is
+            signal_mv = passed
     beat_times_s = np.sort(np.asarray(beat_times_s, dtype=float))
     starts_s = np.asarray(starts_s, dtype=float)
     half = int(round(QRS_HALF_S * fs))

@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import signal as scipy_signal
 
 from ecgutils import atrial, beats, ectopy, fwaves
 from ecgutils.windows import CLASS_INDEX
@@ -66,10 +65,9 @@ def segment_features(signal_mv: np.ndarray, fs: float, beat_times_s: np.ndarray,
     if not filtered:
         # Band-passed once here for every family (each would otherwise do it itself); a lead
         # too short for filtfilt's padding goes on as it is, as each family treats it.
-        lead = atrial.checked_lead(signal_mv, fs, window_s)
-        if lead.size > 3 * 2 * int(fs):
-            signal_mv = scipy_signal.sosfiltfilt(atrial.bandpass_sos(float(fs)), lead)
-            filtered = True
+        passed = atrial.bandpassed(atrial.checked_lead(signal_mv, fs, window_s), fs)
+        if passed is not None:
+            signal_mv, filtered = passed, True
     parts = [beats.window_features(beat_times_s, starts_s, window_s),
              rr_extra(beat_times_s, starts_s, window_s),
              atrial.window_features(signal_mv, fs, beat_times_s, starts_s, window_s,
