@@ -103,17 +103,15 @@ def markdown(p: dict) -> str:
                   f"{len(features.FEATURES)} features.",
                   f"Fit time on the {p['fit_rows']} training windows, {REPEATS} fits per arm "
                   f"alternating: {times}; the median fit takes {d['fit_time_saving']:.0%} "
-                  "less time with plain bins.")
-    # This lever's rule is not quality_features.py's: replace the rule paragraph.
-    head = text[:text.index("Rule (fixed before any result")]
-    return head + (
-        "Rule (fixed before any result, in benchmarks/boosting_binning.py): adopt when the "
-        "clean F1 falls by no more than 0.01, the clean AUROC by no more than 0.005 and the "
-        "mean noisy F1 by no more than 0.01, and the median fit takes at least 20 % less "
-        f"time.\n\nClean F1 gap {d['clean_f1_gap']:+.3f}, clean AUROC gap "
-        f"{d['clean_auroc_gap']:+.3f}, mean noisy F1 gap {d['mean_noisy_f1_gap']:+.3f}, fit "
-        f"time {d['fit_time_saving']:.0%} less: "
-        f"**{'adopt' if d['adopt'] else 'do not adopt'}**. ({p['wall_s']:.0f} s)\n")
+                  "less time with plain bins.",
+                  rule="Rule (fixed before any result, in benchmarks/boosting_binning.py): adopt "
+                  "when the clean F1 falls by no more than 0.01, the clean AUROC by no more "
+                  "than 0.005 and the mean noisy F1 by no more than 0.01, and the median fit "
+                  "takes at least 20 % less time.",
+                  verdict=f"Clean F1 gap {d['clean_f1_gap']:+.3f}, clean AUROC gap "
+                  f"{d['clean_auroc_gap']:+.3f}, mean noisy F1 gap "
+                  f"{d['mean_noisy_f1_gap']:+.3f}, fit time {d['fit_time_saving']:.0%} less")
+    return text
 
 
 if __name__ == "__main__":

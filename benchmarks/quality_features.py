@@ -217,9 +217,17 @@ def markdown(p: dict) -> str:
                   f"{len(features.FEATURES)} features of `base`.")
 
 
-def report(p: dict, new: str, title: str, script: str, arms: str, extra: str = "") -> str:
+QUALITY_RULE = ("Rule (fixed before any result, in benchmarks/quality_features.py): adopt when "
+                "the clean F1 falls by no more than 0.01 and the clean AUROC by no more than "
+                "0.005, and the clean F1 or the mean noisy F1 rises by at least 0.01.")
+
+
+def report(p: dict, new: str, title: str, script: str, arms: str, extra: str = "",
+           rule: str = QUALITY_RULE, verdict: str = "") -> str:
     """The Markdown report of :func:`compare`'s payload ``p``: its protocol, one row per
-    condition (arm ``new`` against ``base``), the rule and the decision."""
+    condition (arm ``new`` against ``base``), the rule and the decision. A lever with a rule
+    of its own passes its text as ``rule`` and, where its decision reads more than the three
+    gaps, the decision's words as ``verdict``."""
     d = p["decision"]
 
     def ci(pair):
@@ -245,12 +253,11 @@ def report(p: dict, new: str, title: str, script: str, arms: str, extra: str = "
                      f"{r['auroc_gap']:+.3f} {ci(r['auroc_gap_ci95'])} |")
     if extra:
         lines += ["", extra]
-    lines += ["", "Rule (fixed before any result, in benchmarks/quality_features.py): adopt "
-              "when the clean F1 falls by no more than 0.01 and the clean AUROC by no more "
-              "than 0.005, and the clean F1 or the mean noisy F1 rises by at least 0.01.", "",
-              f"Clean F1 gap {d['clean_f1_gap']:+.3f}, clean AUROC gap "
-              f"{d['clean_auroc_gap']:+.3f}, mean noisy F1 gap {d['mean_noisy_f1_gap']:+.3f}: "
-              f"**{'adopt' if d['adopt'] else 'do not adopt'}**. ({p['wall_s']:.0f} s)"]
+    verdict = verdict or (f"Clean F1 gap {d['clean_f1_gap']:+.3f}, clean AUROC gap "
+                          f"{d['clean_auroc_gap']:+.3f}, mean noisy F1 gap "
+                          f"{d['mean_noisy_f1_gap']:+.3f}")
+    lines += ["", rule, "", f"{verdict}: **{'adopt' if d['adopt'] else 'do not adopt'}**. "
+              f"({p['wall_s']:.0f} s)"]
     return "\n".join(lines) + "\n"
 
 

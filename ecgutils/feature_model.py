@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.ensemble import BaggingClassifier, HistGradientBoostingClassifier
 from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import KBinsDiscretizer
@@ -112,21 +112,34 @@ def profile_boosting(max_iter: int | None) -> dict[str, Any] | None:
 
 
 def fit(X: np.ndarray, classes: np.ndarray, seed: int = config.DEFAULT_SEED,
-        boosting: dict[str, Any] | None = None) -> HistGradientBoostingClassifier | Pipeline:
+        boosting: dict[str, Any] | None = None
+        ) -> HistGradientBoostingClassifier | Pipeline | BaggingClassifier:
     """Gradient boosting on the four classes: :data:`BOOSTING`, or the settings ``boosting``
-    (keyword arguments of ``HistGradientBoostingClassifier`` and ``binning``, one of
-    :data:`BINNINGS`; a candidate being measured). With unweighted binning the model is a
-    pipeline of ``KBinsDiscretizer`` and the booster (:func:`booster_of` gives the booster)."""
+    (keyword arguments of ``HistGradientBoostingClassifier``, ``binning``, one of
+    :data:`BINNINGS`, and optionally ``bags`` and ``bag_features``; a candidate being
+    measured). With unweighted binning the model is a pipeline of ``KBinsDiscretizer`` and the
+    booster; with ``bags`` > 1 it is scikit-learn's ``BaggingClassifier`` over that model: so
+    many copies, each with its own seed, fitted on every row but a random ``bag_features``
+    share of the columns (the random-subspace method), their probabilities averaged.
+    :func:`booster_of` gives the (first) booster."""
     settings = dict(BOOSTING if boosting is None else boosting)
     binning = settings.pop("binning", "weighted")
+    bags, share = int(settings.pop("bags", 1)), float(settings.pop("bag_features", 1.0))
     if binning not in BINNINGS:
         raise ValueError(f"binning must be one of {BINNINGS}; got {binning!r}")
+    if bags < 1 or not 0 < share <= 1:
+        raise ValueError(f"bags must be >= 1 and bag_features in (0, 1]; got {bags}, {share}")
     booster = HistGradientBoostingClassifier(random_state=seed, **settings)
     if binning == "weighted":
-        return booster.fit(X, classes)
-    model = make_pipeline(KBinsDiscretizer(n_bins=booster.max_bins, encode="ordinal",
-                                           strategy="quantile",
-                                           quantile_method="averaged_inverted_cdf"), booster)
+        model = booster
+    else:
+        model = make_pipeline(KBinsDiscretizer(n_bins=booster.max_bins, encode="ordinal",
+                                               strategy="quantile",
+                                               quantile_method="averaged_inverted_cdf"),
+                              booster)
+    if bags > 1:
+        model = BaggingClassifier(model, n_estimators=bags, max_features=share,
+                                  bootstrap=False, random_state=seed)
     with warnings.catch_warnings():
         # Features with fewer distinct values than bins (counts, zeros where no beats) lose
         # their empty bins, as the booster's own binning does without a word.
@@ -135,9 +148,11 @@ def fit(X: np.ndarray, classes: np.ndarray, seed: int = config.DEFAULT_SEED,
         return model.fit(X, classes)
 
 
-def booster_of(model: HistGradientBoostingClassifier | Pipeline
+def booster_of(model: HistGradientBoostingClassifier | Pipeline | BaggingClassifier
                ) -> HistGradientBoostingClassifier:
-    """The gradient-boosting step of a model :func:`fit` returned."""
+    """The gradient-boosting step of a model :func:`fit` returned (of a bag, the first)."""
+    if isinstance(model, BaggingClassifier):
+        model = model.estimators_[0]
     return model[-1] if isinstance(model, Pipeline) else model
 
 
