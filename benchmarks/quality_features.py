@@ -110,17 +110,21 @@ def main() -> None:
 
 def compare(table: pd.DataFrame, arms: dict[str, tuple[str, ...]], new: str, noisy_windows,
             max_records: int | None, began: float,
-            boosting: dict[str, dict] | None = None) -> tuple[dict, dict]:
+            boosting: dict[str, dict] | None = None,
+            tables: dict[str, pd.DataFrame] | None = None) -> tuple[dict, dict]:
     """The protocol of the module docstring for two arms (``base`` and ``new``; arm → its
     columns of ``table``, the training windows): fit each on the non-development records,
     score the development records clean and remade with noise (``noisy_windows(draws)``:
     their windows for a table of draws ``record, noise, snr_db, where``), apply the rule.
     ``boosting`` (arm → gradient-boosting settings) replaces an arm's
-    :data:`ecgutils.feature_model.BOOSTING`. Returns the JSON payload and the fitted arms."""
-    boosting = boosting or {}
-    fitted = {arm: feature_model.development_fit(table, seed=SEED, columns=columns,
-                                                 boosting=boosting.get(arm))
+    :data:`ecgutils.feature_model.BOOSTING`; ``tables`` (arm → training windows of the same
+    records) replaces ``table`` for an arm. Returns the JSON payload and the fitted arms."""
+    boosting, tables = boosting or {}, tables or {}
+    fitted = {arm: feature_model.development_fit(tables.get(arm, table), seed=SEED,
+                                                 columns=columns, boosting=boosting.get(arm))
               for arm, columns in arms.items()}
+    if len({tuple(f["scores"]["group"]) for f in fitted.values()}) > 1:
+        raise AssertionError("the arms were scored on different development records")
     development = fitted["base"]["scores"]["group"].to_numpy()
     rows = [condition_row("clean", {arm: f["scores"].assign(threshold=f["threshold"])
                                     for arm, f in fitted.items()}, new)]
