@@ -29,15 +29,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from quality_features import SEED, arguments, compare, report, training_table  # noqa: E402
+from quality_features import SEED, compare_settings, report  # noqa: E402
 
-from ecgutils import config, feature_model, features, release  # noqa: E402
+from ecgutils import config, feature_model, features  # noqa: E402
 from ecgutils.fileio import atomic_write_json, atomic_write_text  # noqa: E402
 
 ARMS = {"base": dict(feature_model.BOOSTING),
@@ -46,21 +44,12 @@ OUT = config.published_dir()
 
 
 def main() -> None:
-    args = arguments(__doc__)
-    table, began = training_table(args.max_records)
-    columns = {arm: tuple(features.FEATURES) for arm in ARMS}
-    payload, fitted = compare(table, columns, "bagged", release.noisy_scanner_windows,
-                              args.max_records, began, boosting=ARMS)
-    rows = np.isin(table["record"].astype(str).to_numpy(),
-                   fitted["base"]["scores"]["group"].to_numpy(), invert=True)
-    X = table[list(features.FEATURES)].to_numpy(dtype=float)[rows]
-    classes = feature_model.classes_of(table)[rows]
+    payload, X, classes, began = compare_settings(__doc__, ARMS, "bagged")
     payload["fit_s"] = {}
     for arm, settings in ARMS.items():
         start = time.perf_counter()
         feature_model.fit(X, classes, SEED, settings)
         payload["fit_s"][arm] = round(time.perf_counter() - start, 1)
-    payload["fit_rows"] = int(rows.sum())
     payload["wall_s"] = round(time.perf_counter() - began, 1)
     atomic_write_json(OUT / "benchmarks-boosting-bagging.json", payload)
     atomic_write_text(OUT / "benchmarks-boosting-bagging.md", markdown(payload))

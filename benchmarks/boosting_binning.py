@@ -39,9 +39,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from quality_features import SEED, arguments, compare, report, training_table  # noqa: E402
+from quality_features import SEED, compare_settings, report  # noqa: E402
 
-from ecgutils import config, feature_model, features, release  # noqa: E402
+from ecgutils import config, feature_model, features  # noqa: E402
 from ecgutils.fileio import atomic_write_json, atomic_write_text  # noqa: E402
 
 ARMS = {"base": {**feature_model.BOOSTING, "binning": "weighted"},
@@ -51,16 +51,8 @@ OUT = config.published_dir()
 
 
 def main() -> None:
-    args = arguments(__doc__)
-    table, began = training_table(args.max_records)
-    columns = {arm: tuple(features.FEATURES) for arm in ARMS}
-    payload, fitted = compare(table, columns, "unweighted", release.noisy_scanner_windows,
-                              args.max_records, began, boosting=ARMS)
-    rows = np.isin(table["record"].astype(str).to_numpy(),
-                   fitted["base"]["scores"]["group"].to_numpy(), invert=True)
-    payload["fit_s"] = fit_times(table[list(features.FEATURES)].to_numpy(dtype=float)[rows],
-                                 feature_model.classes_of(table)[rows])
-    payload["fit_rows"] = int(rows.sum())
+    payload, X, classes, began = compare_settings(__doc__, ARMS, "unweighted")
+    payload["fit_s"] = fit_times(X, classes)
     payload["decision"] = decide(payload)
     payload["wall_s"] = round(time.perf_counter() - began, 1)
     atomic_write_json(OUT / "benchmarks-boosting-binning.json", payload)

@@ -148,6 +148,25 @@ def compare(table: pd.DataFrame, arms: dict[str, tuple[str, ...]], new: str, noi
     return payload, fitted
 
 
+def compare_settings(doc: str, arms: dict[str, dict], new: str
+                     ) -> tuple[dict, np.ndarray, np.ndarray, float]:
+    """:func:`compare` for two arms that differ in gradient-boosting settings only (arm →
+    settings; the same features, :data:`ecgutils.features.FEATURES`), with the command line
+    of :func:`arguments` (``doc``: the benchmark's docstring). Returns the payload and the
+    training rows both arms were fitted on (features, classes), for timing fits, and the
+    ``time.perf_counter()`` the benchmark began at."""
+    args = arguments(doc)
+    table, began = training_table(args.max_records)
+    columns = {arm: tuple(features.FEATURES) for arm in arms}
+    payload, fitted = compare(table, columns, new, release.noisy_scanner_windows,
+                              args.max_records, began, boosting=arms)
+    rows = np.isin(table["record"].astype(str).to_numpy(),
+                   fitted["base"]["scores"]["group"].to_numpy(), invert=True)
+    payload["fit_rows"] = int(rows.sum())
+    return (payload, table[list(features.FEATURES)].to_numpy(dtype=float)[rows],
+            feature_model.classes_of(table)[rows], began)
+
+
 def with_quality(table: pd.DataFrame, noise_of) -> pd.DataFrame:
     """``table`` (scanner windows; ``noisy`` marks noisy copies) with :data:`quality.FEATURES`
     computed on each record's lead as the scanner conditions it — with the same noise as the
