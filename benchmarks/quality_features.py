@@ -118,7 +118,9 @@ def compare(table: pd.DataFrame, arms: dict[str, tuple[str, ...]], new: str, noi
     their windows for a table of draws ``record, noise, snr_db, where``), apply the rule.
     ``boosting`` (arm → gradient-boosting settings) replaces an arm's
     :data:`ecgutils.feature_model.BOOSTING`; ``tables`` (arm → training windows of the same
-    records) replaces ``table`` for an arm. Returns the JSON payload and the fitted arms."""
+    records) replaces ``table`` for an arm, and ``noisy_windows`` may be a mapping arm →
+    its own such function (arms that scan records differently). Returns the JSON payload and
+    the fitted arms."""
     boosting, tables = boosting or {}, tables or {}
     fitted = {arm: feature_model.development_fit(tables.get(arm, table), seed=SEED,
                                                  columns=columns, boosting=boosting.get(arm))
@@ -133,9 +135,14 @@ def compare(table: pd.DataFrame, arms: dict[str, tuple[str, ...]], new: str, noi
         for snr in SNRS_DB:
             draws = pd.DataFrame({"record": development, "noise": noise, "snr_db": float(snr),
                                   "where": rng.random(development.size)})
-            noisy = noisy_windows(draws)
+            per_arm = (noisy_windows if isinstance(noisy_windows, dict)
+                       else dict.fromkeys(arms, noisy_windows))
+            noisy = {}
+            for arm in arms:  # one scan per distinct function
+                same = [other for other in noisy if per_arm[other] is per_arm[arm]]
+                noisy[arm] = noisy[same[0]] if same else per_arm[arm](draws)
             rows.append(condition_row(noise_study.condition_name(noise, snr),
-                                      {arm: score(noisy, f, arms[arm])
+                                      {arm: score(noisy[arm], f, arms[arm])
                                        for arm, f in fitted.items()}, new))
     results = pd.DataFrame(rows)
     payload = {"run": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),

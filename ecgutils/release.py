@@ -233,15 +233,17 @@ def out_of_fold(study: detector_study.DetectorStudy, data_dir: str | os.PathLike
 
 def scanner_windows(data_dir: str | os.PathLike | None = None,
                     max_records: int | None = None,
-                    columns: tuple[str, ...] = features.FEATURES) -> pd.DataFrame:
+                    columns: tuple[str, ...] = features.FEATURES,
+                    window_s: float | None = None) -> pd.DataFrame:
     """Step 1 (``features_gb``): every CinC record (or the first ``max_records``) through the
     scanner without a model (:func:`ecgutils.detect.window_inputs`); one row per window:
     ``record, start_s, rhythm_class`` and the features ``columns`` (default
-    :data:`ecgutils.features.FEATURES`). Cached (the key holds the record list, the scan
+    :data:`ecgutils.features.FEATURES`); ``window_s``: another window length than the
+    release's (a lever being measured). Cached (the key holds the record list, the scan
     settings and the code)."""
     names = preprocess.record_list(
         preprocess.detector_params("cinc2017", max_records=max_records), data_dir)
-    scan = feature_settings(columns)
+    scan = feature_settings(columns, window_s)
     entry = cache.load_or_build(
         "cinc2017-scanner-features", {"records": names, "scan": scan.scan_key()},
         lambda: _build_scanner_windows(names, scan, data_dir),
@@ -250,9 +252,12 @@ def scanner_windows(data_dir: str | os.PathLike | None = None,
     return _window_table(entry, columns)
 
 
-def feature_settings(columns: tuple[str, ...] = features.FEATURES) -> bundle.Settings:
-    """The release's scan settings for a ``features_gb`` model reading ``columns``."""
-    return dataclasses.replace(settings(0.5, kind="features_gb"), rr_features=list(columns))
+def feature_settings(columns: tuple[str, ...] = features.FEATURES,
+                     window_s: float | None = None) -> bundle.Settings:
+    """The release's scan settings for a ``features_gb`` model reading ``columns`` (with
+    windows of ``window_s`` instead of the release's, where given)."""
+    scan = dataclasses.replace(settings(0.5, kind="features_gb"), rr_features=list(columns))
+    return scan if window_s is None else dataclasses.replace(scan, window_s=float(window_s))
 
 
 def _build_scanner_windows(names: list[str], scan: bundle.Settings,
@@ -282,7 +287,8 @@ def _window_table(entry: cache.Entry, columns: tuple[str, ...]) -> pd.DataFrame:
 
 def noisy_scanner_windows(plan: pd.DataFrame, data_dir: str | os.PathLike | None = None,
                           split_seed: int = config.DEFAULT_SEED,
-                          columns: tuple[str, ...] = features.FEATURES) -> pd.DataFrame:
+                          columns: tuple[str, ...] = features.FEATURES,
+                          window_s: float | None = None) -> pd.DataFrame:
     """Noisy copies of CinC records through the scanner, one row per window like
     :func:`scanner_windows` plus ``noise, snr_db``: each record of ``plan`` (columns
     ``record, noise, snr_db, where``, as :func:`ecgutils.noise_augment.plan` draws them) with
@@ -295,12 +301,12 @@ def noisy_scanner_windows(plan: pd.DataFrame, data_dir: str | os.PathLike | None
     ``split_seed`` cuts the noise records into training and test segments; it must be the
     one notebook 08 uses (:data:`ecgutils.config.DEFAULT_SEED`), or "training" noise could be
     08's test noise. ``columns``: the features computed (default
-    :data:`ecgutils.features.FEATURES`).
+    :data:`ecgutils.features.FEATURES`); ``window_s`` as for :func:`scanner_windows`.
     """
     from ecgutils import noise_study  # noise_study imports the scanner's modules
 
     plan = plan[["record", "noise", "snr_db", "where"]].reset_index(drop=True)
-    scan = feature_settings(columns)
+    scan = feature_settings(columns, window_s)
     key = {"plan": hashlib.sha256(plan.to_csv(index=False).encode()).hexdigest(),
            "scan": scan.scan_key(),
            "split_seed": split_seed}
@@ -338,17 +344,19 @@ def noisy_scanner_windows(plan: pd.DataFrame, data_dir: str | os.PathLike | None
 def training_windows(data_dir: str | os.PathLike | None = None,
                      max_records: int | None = None,
                      augmentation: noise_augment.NoiseAugmentation | None = None,
-                     columns: tuple[str, ...] = features.FEATURES) -> pd.DataFrame:
+                     columns: tuple[str, ...] = features.FEATURES,
+                     window_s: float | None = None) -> pd.DataFrame:
     """The feature detector's training rows: :func:`scanner_windows` (``noisy`` False) and,
     with ``augmentation``, the noisy copies of the records it draws
-    (:func:`noisy_scanner_windows`, ``noisy`` True); features ``columns``."""
-    clean = scanner_windows(data_dir, max_records, columns).assign(noisy=False)
+    (:func:`noisy_scanner_windows`, ``noisy`` True); features ``columns``; ``window_s`` as
+    for :func:`scanner_windows`."""
+    clean = scanner_windows(data_dir, max_records, columns, window_s).assign(noisy=False)
     if augmentation is None:
         return clean
     names = clean["record"].drop_duplicates().tolist()
     plan = noise_augment.augmentation_plan(names, augmentation)
     noisy = noisy_scanner_windows(plan[plan["noisy"]], data_dir, augmentation.split_seed,
-                                  columns)
+                                  columns, window_s)
     return pd.concat([clean, noisy.drop(columns=["noise", "snr_db"]).assign(noisy=True)],
                      ignore_index=True)
 
