@@ -110,10 +110,9 @@ def out_of_fold(table: pd.DataFrame, development: np.ndarray,
     clean = ~table["noisy"].to_numpy(dtype=bool)
     X = table[list(features.FEATURES)].to_numpy(dtype=float)[rest]
     y, prob = feature_model.inner_out_of_fold(X, feature_model.classes_of(table)[rest],
-                                              names[rest], seed=SEED, per_group=True,
-                                              scored=clean[rest])
-    groups = np.unique(names[rest][clean[rest]])
-    scores = pd.DataFrame({"group": groups, "y": y, "prob": prob})
+                                              names[rest], seed=SEED, scored=clean[rest])
+    scores = features.record_scores(names[rest][clean[rest]], y, prob).rename(
+        columns={"record": "group"})
     return scores[scores["group"].isin(wanted)]
 
 

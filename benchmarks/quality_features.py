@@ -130,17 +130,15 @@ def compare(table: pd.DataFrame, arms: dict[str, tuple[str, ...]], new: str, noi
     development = fitted["base"]["scores"]["group"].to_numpy()
     rows = [condition_row("clean", {arm: f["scores"].assign(threshold=f["threshold"])
                                     for arm, f in fitted.items()}, new)]
+    scan_of = (noisy_windows if isinstance(noisy_windows, dict)
+               else dict.fromkeys(arms, noisy_windows))
     rng = np.random.default_rng(EVAL_SEED)
     for noise in NOISES:
         for snr in SNRS_DB:
             draws = pd.DataFrame({"record": development, "noise": noise, "snr_db": float(snr),
                                   "where": rng.random(development.size)})
-            per_arm = (noisy_windows if isinstance(noisy_windows, dict)
-                       else dict.fromkeys(arms, noisy_windows))
-            noisy = {}
-            for arm in arms:  # one scan per distinct function
-                same = [other for other in noisy if per_arm[other] is per_arm[arm]]
-                noisy[arm] = noisy[same[0]] if same else per_arm[arm](draws)
+            scans = {scan: scan(draws) for scan in dict.fromkeys(scan_of.values())}  # each once
+            noisy = {arm: scans[scan_of[arm]] for arm in arms}
             rows.append(condition_row(noise_study.condition_name(noise, snr),
                                       {arm: score(noisy[arm], f, arms[arm])
                                        for arm, f in fitted.items()}, new))
