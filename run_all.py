@@ -126,9 +126,15 @@ def main(argv: list[str] | None = None) -> int:
           + (f", starting from run {base.run_id}" if base else "")
           + (f", starting from the committed {base_summary}" if base_summary else ""),
           flush=True)
+    began = time.perf_counter()
     status, failed = _execute_all(run, jobs, args.update_notebooks, args.notebooks)
+    # The run's own wall time (its notebooks, up to --notebooks at once), kept in run.json so
+    # that a later --summary-only rebuild still shows it.
+    run.record.update(elapsed_s=round(time.perf_counter() - began, 1),
+                      notebooks_at_once=args.notebooks,
+                      notebooks=[job.name for job in jobs if job.status == "ok"])
     summary = _summarise(profile, jobs, run)
-    runs.finish(run, status, notebooks=[job.name for job in jobs if job.status == "ok"])
+    runs.finish(run, status)
     if status == "ok":
         published = runs.publish(run)
         print(f"summary: {summary} and {summary.with_suffix('.md')}\n"
@@ -342,7 +348,27 @@ def _summarise(profile: str, jobs: list[Job], run: Any) -> Path:
             run.path, {job.name for job in carried + jobs})
         return write_summary(profile, sorted(carried + from_summary + jobs,
                                              key=lambda job: job.name),
-                             run.path, run.run_id, unattributed)
+                             run.path, run.run_id, unattributed,
+                             elapsed=_elapsed(run.record))
+
+
+def _elapsed(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The run's wall time from its ``run.json`` record, and the notebooks it covers: those
+    this run executed (not those carried from an earlier run). A record written before runs
+    kept ``elapsed_s`` gives its start-to-end time instead (set-up included: seconds) and
+    ``--notebooks`` from its command line; None where neither is there."""
+    if "elapsed_s" in record:
+        seconds, at_once = record["elapsed_s"], record.get("notebooks_at_once", 1)
+    elif record.get("status") == "ok" and record.get("started") and record.get("ended"):
+        seconds = round((dt.datetime.fromisoformat(record["ended"])
+                         - dt.datetime.fromisoformat(record["started"])).total_seconds(), 1)
+        argv = record.get("argv", [])
+        flag = argv.index("--notebooks") if "--notebooks" in argv else -1
+        at_once = int(argv[flag + 1]) if 0 <= flag < len(argv) - 1 else 1
+    else:
+        return None
+    return {"elapsed_s": seconds, "notebooks_at_once": at_once,
+            "notebooks": list(record.get("notebooks", []))}
 
 
 def _summary_only(profile: str, run: Any) -> int:
@@ -588,7 +614,8 @@ def _markdown_tables(path: Path) -> dict[str, str]:
 
 
 def write_summary(profile: str, jobs: list[Job], folder: Path | None = None,
-                  run_id: str | None = None, unattributed: dict[str, Any] | None = None) -> Path:
+                  run_id: str | None = None, unattributed: dict[str, Any] | None = None,
+                  elapsed: dict[str, Any] | None = None) -> Path:
     """Write ``summary.json`` and ``summary.md`` (atomically) into ``folder`` (the run's
     folder; ``config.reports_dir()`` by default).
 
@@ -596,7 +623,8 @@ def write_summary(profile: str, jobs: list[Job], folder: Path | None = None,
     that starts from this summary (``--base-run committed``) carries exactly those.
     ``unattributed`` is a block carried from an older summary (see :func:`committed_jobs`):
     its metrics and tables come first, and a notebook of ``jobs`` exporting the same key or
-    title replaces them.
+    title replaces them. ``elapsed`` (:func:`_elapsed`) is the run's own wall time: from its
+    first notebook's start to its last one's end, the notebooks it ran, how many at once.
     """
     from ecgutils import config, reporting
     from ecgutils.fileio import atomic_write_json, atomic_write_text
@@ -630,6 +658,8 @@ def write_summary(profile: str, jobs: list[Job], folder: Path | None = None,
         ],
         "metrics": dict(sorted(metrics.items())),
     }
+    if elapsed is not None:
+        summary["elapsed"] = elapsed
     tables = dict(unattributed["tables"]) if unattributed else {}
     tables.update({title: text for job in jobs for title, text in job.tables.items()})
     levers = config.published_dir() / "benchmarks-levers.md"
@@ -670,6 +700,14 @@ def _markdown(summary: dict[str, Any], tables: dict[str, str] | None = None) -> 
     ]
     lines += [f"| {nb['name']} | {nb['status']} | {nb['wall_s']:.1f} |"
               for nb in summary["notebooks"]]
+    elapsed = summary.get("elapsed")
+    if elapsed:
+        ran = elapsed["notebooks"]
+        summed = sum(nb["wall_s"] for nb in summary["notebooks"] if nb["name"] in ran)
+        lines += ["", f"This run's wall time: **{elapsed['elapsed_s']:.0f} s** "
+                  f"({elapsed['elapsed_s'] / 60:.1f} min) for the {len(ran)} notebook(s) it "
+                  f"ran, up to {elapsed['notebooks_at_once']} at once (`--notebooks`); their "
+                  f"own times sum to {summed:.0f} s."]
     carried = summary.get("unattributed")
     if carried:
         lines += ["", f"Carried from the committed {carried['source']} (`--base-run "

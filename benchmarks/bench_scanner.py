@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
+from _timing import reference_seconds  # noqa: E402
 
 from ecgutils import bundle, config, datasets, detect, records, reporting  # noqa: E402
 from ecgutils.fileio import atomic_write_json, atomic_write_text  # noqa: E402
@@ -102,7 +103,9 @@ def main() -> None:
                  "windows": None})
     print(rows[-1], flush=True)
     factor = rows[0]["realtime_factor"]
+    yardstick = round(reference_seconds(), 3)
     payload = {"machine": platform.processor() or platform.machine(), "cores_used": 1,
+               "reference_s": yardstick,
                "bundle": str(shipped.path), "rows": rows,
                "ratio_one_model_vs_shipped": round(rows[1]["realtime_factor"] / factor, 2),
                "ratio_5s_step_vs_shipped": round(rows[2]["realtime_factor"] / factor, 2)}
@@ -111,7 +114,9 @@ def main() -> None:
     lines = ["# Scanner throughput (benchmarks/bench_scanner.py)", "",
              f"{rec.duration_s / 3600:.1f} h of real ECG (mitdb records joined), one core, "
              f"one TensorFlow thread; best of {args.repeats} interleaved passes per row; "
-             "compare rows of this run only.", "",
+             "compare rows of this run only. This machine's yardstick "
+             f"(`benchmarks/_timing.reference_seconds`, one core): {yardstick:.3f} s; another "
+             "machine's figures scale roughly with the ratio of the two yardsticks.", "",
              "| what | ECG (h) | seconds | x real time | windows |", "|---|---:|---:|---:|---:|"]
     lines += [f"| {r['what']} | {r['ecg_hours']} | {r['seconds']} | {r['realtime_factor']:,.0f}"
               f" | {r['windows'] if r['windows'] is not None else ''} |" for r in rows]
@@ -119,7 +124,8 @@ def main() -> None:
     reporting.export_metrics("bench_scanner", {
         "scanner.detector.realtime_factor": factor,
         "scanner.detector.holter_24h_s": rows[0]["seconds"] * 24 * 3600 / rec.duration_s,
-        "scanner.detector.stream_compute_s_per_s": stream_s / 3600})
+        "scanner.detector.stream_compute_s_per_s": stream_s / 3600,
+        "scanner.machine_reference_s": yardstick})
     reporting.tables_path("bench_scanner").unlink(missing_ok=True)
     reporting.export_table("bench_scanner", "Scanner throughput, one core (make bench-scanner)",
                            "\n".join(lines[4:]))

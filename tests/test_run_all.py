@@ -246,7 +246,9 @@ def test_smoke_profile_runs_every_notebook_and_writes_the_summary(reports, mitdb
         ).strip()
     summary = json.loads((folder / "summary.json").read_text())
     assert set(summary) == {"profile", "run_id", "reports_dir", "git_commit", "generated_at",
-                            "python", "tensorflow", "notebooks", "metrics", "tables"}
+                            "python", "tensorflow", "notebooks", "metrics", "tables", "elapsed"}
+    assert summary["elapsed"]["notebooks_at_once"] == 2
+    assert len(summary["elapsed"]["notebooks"]) == len(summary["notebooks"])
     assert not (reports / "summary.json").exists()  # only the default profile's is published
     assert summary["profile"] == "smoke"
     names = [nb["name"] for nb in summary["notebooks"]]
@@ -307,12 +309,31 @@ def test_the_summary_shows_the_lever_table_the_detector_was_chosen_on(reports, t
         "smoke", [other]).with_suffix(".md").read_text()
 
 
+def test_a_run_record_without_its_wall_time_gives_its_start_to_end_time():
+    record = {"status": "ok", "started": "2026-12-02T09:48:04+00:00",
+              "ended": "2026-12-02T10:40:10+00:00", "notebooks": ["01_explore", "02_preprocess"],
+              "argv": ["run_all.py", "--profile", "default", "--notebooks", "2"]}
+    assert run_all._elapsed(record) == {"elapsed_s": 3126.0, "notebooks_at_once": 2,
+                                        "notebooks": ["01_explore", "02_preprocess"]}
+    assert run_all._elapsed({**record, "argv": ["run_all.py"]})["notebooks_at_once"] == 1
+    assert run_all._elapsed({**record, "elapsed_s": 12.5})["elapsed_s"] == 12.5
+    assert run_all._elapsed({**record, "status": "running"}) is None
+    assert run_all._elapsed({"status": "ok"}) is None
+
+
 def test_summary_only_runs_nothing_and_merges_the_steps_latest_results(reports, tmp_path,
                                                                       monkeypatch):
     from ecgutils import reporting
 
     notebooks = _toy_notebooks(tmp_path, monkeypatch, {"01_a": [_export("01_a", 48)]})
     assert run_all.main(["--profile", "smoke"]) == 0
+    folder, _ = _only_run(reports, "smoke")
+    first = json.loads((folder / "summary.json").read_text())
+    # The run's own wall time: this run's notebooks, how many at once.
+    assert first["elapsed"]["notebooks"] == ["01_a"]
+    assert first["elapsed"]["notebooks_at_once"] == 1
+    assert 0 < first["elapsed"]["elapsed_s"] < 600
+    assert "This run's wall time: **" in (folder / "summary.md").read_text()
     _write_notebook(notebooks / "01_a.ipynb", ["raise RuntimeError('must not run')"])
     # A step outside the notebooks (make model) left its record in the published folder.
     reporting.export_metrics("release", {"release.detector.cv.f1": 0.7})
@@ -325,6 +346,7 @@ def test_summary_only_runs_nothing_and_merges_the_steps_latest_results(reports, 
     assert statuses["release"] == "ok (earlier run, commit abc)"
     assert statuses["01_a"].startswith("ok (earlier run")
     assert summary["metrics"] == {"mitdb.data.n_records": 48, "release.detector.cv.f1": 0.7}
+    assert summary["elapsed"] == first["elapsed"]  # the rebuild keeps the run's wall time
     assert run_all.main(["--profile", "default", "--summary-only"]) == 2  # no default run
 
 
