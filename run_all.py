@@ -36,6 +36,7 @@ import datetime as dt
 import json
 import os
 import platform
+import statistics
 import sys
 import time
 from dataclasses import dataclass, field
@@ -201,8 +202,9 @@ def _execute_many(run: Any, jobs: list[Job], update_notebooks: bool, at_once: in
                   out_dir: Path) -> tuple[str, Job | None]:
     """Up to ``at_once`` notebooks at a time, each in a child process of its own (``python
     run_all.py --run-one-notebook``) with cores / ``at_once`` threads per pool
-    (:func:`ecgutils.cluster.thread_env`), in notebook order as soon as what it needs has
-    ended ok.
+    (:func:`ecgutils.cluster.thread_env`), as soon as what it needs has ended ok; of the
+    notebooks ready, the one heading the longest chain of work left goes first
+    (:func:`critical_order`, timed by the profile's published run).
     A failing notebook stops the run: the others running stop too (interrupted). Ctrl-C or
     SIGTERM stops every child (KeyboardInterrupt, raised to the caller)."""
     import subprocess
@@ -214,7 +216,7 @@ def _execute_many(run: Any, jobs: list[Job], update_notebooks: bool, at_once: in
     # slower beside a TensorFlow fit).
     env = dict(os.environ, **cluster.thread_env(max(1, cluster.cpu_count() // at_once)))
     waits = {job.name: needs(job, jobs) for job in jobs}
-    pending, running = list(jobs), {}
+    pending, running = critical_order(jobs, _published_wall_times(run.profile)), {}
     failed = None
     started = 0
     try:
@@ -256,6 +258,43 @@ def _execute_many(run: Any, jobs: list[Job], update_notebooks: bool, at_once: in
     for job in pending:
         job.status = "not run"
     return ("failed", failed) if failed is not None else ("ok", None)
+
+
+def critical_order(jobs: list[Job], wall_s: dict[str, float]) -> list[Job]:
+    """``jobs`` by the longest chain of work each heads (its own wall time plus the longest
+    chain of the notebooks that wait for it, :func:`needs`), longest first; ties and jobs
+    without a time keep notebook order. With two slots on the default profile this starts
+    03 and 04, whose chain ends in 05, before 03b and 03c (notebook order left 05 running
+    alone at the end). Without times (no published run) the order is notebook order."""
+    if not wall_s:
+        return list(jobs)
+    fallback = statistics.median(wall_s.values())
+    waits = {job.name: needs(job, jobs) for job in jobs}
+    chain: dict[str, float] = {}
+
+    def length(name: str) -> float:
+        if name not in chain:
+            after = [length(other) for other, wanted in waits.items() if name in wanted]
+            chain[name] = wall_s.get(name, fallback) + max(after, default=0.0)
+        return chain[name]
+
+    return sorted(jobs, key=lambda job: -length(job.name))
+
+
+def _published_wall_times(profile: str) -> dict[str, float]:
+    """Each notebook's wall time in the profile's published run ({} when there is none)."""
+    from ecgutils import runs
+
+    run = runs.latest(profile)
+    path = None if run is None else run.path / "summary.json"
+    if path is None or not path.is_file():
+        return {}
+    try:
+        notebooks = json.loads(path.read_text())["notebooks"]
+    except (ValueError, KeyError):
+        return {}
+    return {nb["name"]: float(nb["wall_s"]) for nb in notebooks
+            if nb.get("wall_s") and str(nb.get("status", "")).startswith("ok")}
 
 
 def _stop_children(running: dict[str, tuple[Job, Any]]) -> None:

@@ -309,6 +309,24 @@ def test_the_summary_shows_the_lever_table_the_detector_was_chosen_on(reports, t
         "smoke", [other]).with_suffix(".md").read_text()
 
 
+def test_notebooks_heading_the_longest_chain_of_work_start_first(tmp_path):
+    jobs = [run_all.Job(tmp_path / f"{name}.ipynb", {}) for name in
+            ("01_explore", "02_preprocess", "03_cnn1d", "03b_detector", "03c_features",
+             "04_cnn2d", "05_leakage_study")]
+    names = lambda ordered: [job.name for job in ordered]  # noqa: E731
+    assert names(run_all.critical_order(jobs, {})) == names(jobs)  # no times: notebook order
+    times = {"01_explore": 10, "02_preprocess": 80, "03_cnn1d": 1100, "03b_detector": 800,
+             "03c_features": 400, "04_cnn2d": 800, "05_leakage_study": 700}
+    # 02 precedes all; 03 (1100 + 700) and 04 (800 + 700) lead to 05, 03b only to 03c (1200).
+    assert names(run_all.critical_order(jobs, times)) == [
+        "02_preprocess", "03_cnn1d", "04_cnn2d", "03b_detector", "05_leakage_study",
+        "03c_features", "01_explore"]
+    # A notebook without a time counts as the median one; ties keep notebook order.
+    del times["04_cnn2d"]
+    assert names(run_all.critical_order(jobs, times))[:3] == [
+        "02_preprocess", "03_cnn1d", "04_cnn2d"]
+
+
 def test_a_run_record_without_its_wall_time_gives_its_start_to_end_time():
     record = {"status": "ok", "started": "2026-12-02T09:48:04+00:00",
               "ended": "2026-12-02T10:40:10+00:00", "notebooks": ["01_explore", "02_preprocess"],
