@@ -125,7 +125,7 @@ def main() -> None:
         "scanner.detector.realtime_factor": factor,
         "scanner.detector.holter_24h_s": rows[0]["seconds"] * 24 * 3600 / rec.duration_s,
         "scanner.detector.stream_compute_s_per_s": stream_s / 3600,
-        "scanner.machine_reference_s": yardstick})
+        "scanner.machine.reference_s": yardstick})
     reporting.tables_path("bench_scanner").unlink(missing_ok=True)
     reporting.export_table("bench_scanner", "Scanner throughput, one core (make bench-scanner)",
                            "\n".join(lines[4:]))
