@@ -388,10 +388,10 @@ def _summarise(profile: str, jobs: list[Job], run: Any) -> Path:
         return write_summary(profile, sorted(carried + from_summary + jobs,
                                              key=lambda job: job.name),
                              run.path, run.run_id, unattributed,
-                             elapsed=_elapsed(run.record))
+                             elapsed=run_elapsed(run.record))
 
 
-def _elapsed(record: dict[str, Any]) -> dict[str, Any] | None:
+def run_elapsed(record: dict[str, Any]) -> dict[str, Any] | None:
     """The run's wall time from its ``run.json`` record, and the notebooks it covers: those
     this run executed (not those carried from an earlier run). A record written before runs
     kept ``elapsed_s`` gives its start-to-end time instead (set-up included: seconds) and

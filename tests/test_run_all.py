@@ -331,12 +331,12 @@ def test_a_run_record_without_its_wall_time_gives_its_start_to_end_time():
     record = {"status": "ok", "started": "2026-12-02T09:48:04+00:00",
               "ended": "2026-12-02T10:40:10+00:00", "notebooks": ["01_explore", "02_preprocess"],
               "argv": ["run_all.py", "--profile", "default", "--notebooks", "2"]}
-    assert run_all._elapsed(record) == {"elapsed_s": 3126.0, "notebooks_at_once": 2,
+    assert run_all.run_elapsed(record) == {"elapsed_s": 3126.0, "notebooks_at_once": 2,
                                         "notebooks": ["01_explore", "02_preprocess"]}
-    assert run_all._elapsed({**record, "argv": ["run_all.py"]})["notebooks_at_once"] == 1
-    assert run_all._elapsed({**record, "elapsed_s": 12.5})["elapsed_s"] == 12.5
-    assert run_all._elapsed({**record, "status": "running"}) is None
-    assert run_all._elapsed({"status": "ok"}) is None
+    assert run_all.run_elapsed({**record, "argv": ["run_all.py"]})["notebooks_at_once"] == 1
+    assert run_all.run_elapsed({**record, "elapsed_s": 12.5})["elapsed_s"] == 12.5
+    assert run_all.run_elapsed({**record, "status": "running"}) is None
+    assert run_all.run_elapsed({"status": "ok"}) is None
 
 
 def test_summary_only_runs_nothing_and_merges_the_steps_latest_results(reports, tmp_path,
