@@ -395,15 +395,14 @@ def run_elapsed(record: dict[str, Any]) -> dict[str, Any] | None:
     """The run's wall time from its ``run.json`` record, and the notebooks it covers: those
     this run executed (not those carried from an earlier run). A record written before runs
     kept ``elapsed_s`` gives its start-to-end time instead (set-up included: seconds) and
-    ``--notebooks`` from its command line; None where neither is there."""
+    ``--notebooks`` from its command line (read by this script's own parser); None where
+    neither is there."""
     if "elapsed_s" in record:
         seconds, at_once = record["elapsed_s"], record.get("notebooks_at_once", 1)
     elif record.get("status") == "ok" and record.get("started") and record.get("ended"):
         seconds = round((dt.datetime.fromisoformat(record["ended"])
                          - dt.datetime.fromisoformat(record["started"])).total_seconds(), 1)
-        argv = record.get("argv", [])
-        flag = argv.index("--notebooks") if "--notebooks" in argv else -1
-        at_once = int(argv[flag + 1]) if 0 <= flag < len(argv) - 1 else 1
+        at_once = _parse_args(record.get("argv", [])[1:]).notebooks
     else:
         return None
     return {"elapsed_s": seconds, "notebooks_at_once": at_once,
@@ -662,7 +661,7 @@ def write_summary(profile: str, jobs: list[Job], folder: Path | None = None,
     that starts from this summary (``--base-run committed``) carries exactly those.
     ``unattributed`` is a block carried from an older summary (see :func:`committed_jobs`):
     its metrics and tables come first, and a notebook of ``jobs`` exporting the same key or
-    title replaces them. ``elapsed`` (:func:`_elapsed`) is the run's own wall time: from its
+    title replaces them. ``elapsed`` (:func:`run_elapsed`) is the run's own wall time: from its
     first notebook's start to its last one's end, the notebooks it ran, how many at once.
     """
     from ecgutils import config, reporting

@@ -334,6 +334,8 @@ def test_a_run_record_without_its_wall_time_gives_its_start_to_end_time():
     assert run_all.run_elapsed(record) == {"elapsed_s": 3126.0, "notebooks_at_once": 2,
                                         "notebooks": ["01_explore", "02_preprocess"]}
     assert run_all.run_elapsed({**record, "argv": ["run_all.py"]})["notebooks_at_once"] == 1
+    assert run_all.run_elapsed({**record, "argv": ["run_all.py", "--notebooks=3"]})[
+        "notebooks_at_once"] == 3
     assert run_all.run_elapsed({**record, "elapsed_s": 12.5})["elapsed_s"] == 12.5
     assert run_all.run_elapsed({**record, "status": "running"}) is None
     assert run_all.run_elapsed({"status": "ok"}) is None
