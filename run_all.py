@@ -282,16 +282,19 @@ def critical_order(jobs: list[Job], wall_s: dict[str, float]) -> list[Job]:
 
 
 def _published_wall_times(profile: str) -> dict[str, float]:
-    """Each notebook's wall time in the profile's published run ({} when there is none)."""
-    from ecgutils import runs
+    """Each notebook's wall time in the profile's published run, or, where this checkout has
+    no run of the profile (a fresh clone), in the committed ``reports/summary.json`` when it
+    is of the same profile; {} when there is neither."""
+    from ecgutils import config, runs
 
     run = runs.latest(profile)
-    path = None if run is None else run.path / "summary.json"
-    if path is None or not path.is_file():
+    path = (config.published_dir() / "summary.json") if run is None else run.path / "summary.json"
+    if not path.is_file():
         return {}
     try:
-        notebooks = json.loads(path.read_text())["notebooks"]
-    except (ValueError, KeyError):
+        summary = json.loads(path.read_text())
+        notebooks = summary["notebooks"] if summary.get("profile") == profile else []
+    except (ValueError, KeyError, AttributeError):
         return {}
     return {nb["name"]: float(nb["wall_s"]) for nb in notebooks
             if nb.get("wall_s") and str(nb.get("status", "")).startswith("ok")}

@@ -327,6 +327,19 @@ def test_notebooks_heading_the_longest_chain_of_work_start_first(tmp_path):
         "02_preprocess", "03_cnn1d", "04_cnn2d"]
 
 
+def test_a_fresh_clone_takes_the_wall_times_from_the_committed_summary_of_its_profile(reports):
+    reports.mkdir()
+    assert run_all._published_wall_times("default") == {}  # no run, no summary: notebook order
+    summary = {"profile": "default", "notebooks": [
+        {"name": "03_cnn1d", "status": "ok", "wall_s": 1100.0},
+        {"name": "05_leakage_study", "status": "ok (earlier run, commit abc)", "wall_s": 700.0},
+        {"name": "04_cnn2d", "status": "failed", "wall_s": 5.0}]}
+    (reports / "summary.json").write_text(json.dumps(summary))
+    assert run_all._published_wall_times("default") == {"03_cnn1d": 1100.0,
+                                                        "05_leakage_study": 700.0}
+    assert run_all._published_wall_times("smoke") == {}  # another profile's times are not used
+
+
 def test_a_run_record_without_its_wall_time_gives_its_start_to_end_time():
     record = {"status": "ok", "started": "2026-12-02T09:48:04+00:00",
               "ended": "2026-12-02T10:40:10+00:00", "notebooks": ["01_explore", "02_preprocess"],
