@@ -31,6 +31,8 @@ from ecgutils.fileio import atomic_write_json, atomic_write_text  # noqa: E402
 RECORDS = ("201", "202", "203", "210", "217", "219", "221", "222")  # mitdb records with AF
 SNRS_DB = (6, 0)
 OUT = config.published_dir()
+# The docstring's protocol paragraph (its third; the last line names the outputs), for the report.
+PROTOCOL = " ".join(__doc__.split("\n\n")[2].splitlines()[:-1])
 
 
 def main() -> None:
@@ -49,8 +51,9 @@ def main() -> None:
         af = y[grid] == 1
         if not af.any():
             continue
-        prob = model.predict_proba(X[grid][af])
-        inputs.append(pd.DataFrame(X[grid][af], columns=list(features.FEATURES)).assign(
+        X_af = X[grid][af]
+        prob = model.predict_proba(X_af)
+        inputs.append(pd.DataFrame(X_af, columns=list(features.FEATURES)).assign(
             condition=common["condition"]))
         rows.append(pd.DataFrame(prob, columns=[f"p_{n}" for n in names]).assign(
             condition=common["condition"], record=common["record"],
@@ -67,8 +70,7 @@ def main() -> None:
                "wall_s": round(time.perf_counter() - began, 1)}
     atomic_write_json(OUT / "benchmarks-noise-class-shift.json", payload)
     text = (f"# Where muscle noise moves the shipped model's AF windows\n\n"
-            f"`benchmarks/noise_class_shift.py`, run {payload['run']}: {__doc__.split(chr(10))[4]}"
-            f" {' '.join(__doc__.split(chr(10))[5:10])}\n\n"
+            f"`benchmarks/noise_class_shift.py`, run {payload['run']}: {PROTOCOL}\n\n"
             f"Records {', '.join(RECORDS)}; the reference-AF windows that notebook 08 scores "
             f"(flutter left out); shipped threshold on P(A) {payload['threshold']:.3f}. "
             "`mean p(X)`: the class's mean probability; `top X`: the share of windows whose "
