@@ -99,6 +99,14 @@ class Settings:
         Code commit of the build.
     kind : {"cnn", "features_gb"}
         What the models are (:data:`KINDS`); ``features_gb`` models read no waveform.
+    beat_band_hz : [low, high] or None
+        Beats are detected on the raw lead band-passed to this band
+        (:func:`ecgutils.beats.detect`'s ``band_hz``); None (bundles built before it
+        existed) detects on the lead as it is.
+    beat_band_gate : float or None
+        With ``beat_band_hz``: each block's beats are detected both ways and the band's kept
+        only where the two agree less than this (:func:`ecgutils.beats.detect`'s ``gate``);
+        None keeps the band's always.
     """
 
     fs: float
@@ -123,6 +131,8 @@ class Settings:
     commit: str = ""
     schema: int = SCHEMA
     kind: str = "cnn"
+    beat_band_hz: list[float] | None = None
+    beat_band_gate: float | None = None
 
     def __post_init__(self) -> None:
         numbers = {name: getattr(self, name) for name in (
@@ -162,6 +172,17 @@ class Settings:
                             f"{expected} for kind {self.kind!r})")
         if not 0 < self.low_hz < self.high_hz < self.fs / 2:
             problems.append(f"band-pass {self.low_hz}-{self.high_hz} Hz at {self.fs} Hz")
+        band = self.beat_band_hz
+        if band is not None and not (
+                isinstance(band, list) and len(band) == 2
+                and all(isinstance(x, int | float) and not isinstance(x, bool)
+                        and math.isfinite(x) for x in band) and 0 < band[0] < band[1]):
+            problems.append(f"beat_band_hz {band!r} (None or [low, high], 0 < low < high)")
+        gate = self.beat_band_gate
+        if gate is not None and (band is None or isinstance(gate, bool)
+                                 or not isinstance(gate, int | float) or not 0 < gate <= 1):
+            problems.append(f"beat_band_gate {gate!r} (None, or in (0, 1] with a "
+                            "beat_band_hz)")
         if not 0 < self.threshold < 1:
             problems.append(f"threshold {self.threshold}")
         ratio = self.window_s / self.step_s if self.step_s > 0 else np.nan
@@ -205,7 +226,7 @@ class Settings:
 
 
 _REQUIRED = {f.name for f in fields(Settings)} - {"training", "versions", "commit", "schema",
-                                                  "kind"}
+                                                  "kind", "beat_band_hz", "beat_band_gate"}
 
 
 @dataclass

@@ -193,7 +193,7 @@ class _Pipeline:
         length = -(-core_end * self.up // self.down) - core_start * self.up // self.down
         self.cond_parts.append(conditioned[first:first + length])  # joined once per advance
         self.n_cond += length
-        peaks = beats.detect(chunk, self.fs) + chunk_start
+        peaks = beats.detect(chunk, self.fs, s.beat_band_hz, s.beat_band_gate) + chunk_start
         peaks = peaks[(peaks >= core_start) & (peaks < core_end)]
         self.beat_s.append(peaks / self.fs)
 

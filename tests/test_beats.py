@@ -18,6 +18,55 @@ def test_neurokit_beats_match_mitdb_reference_beats_on_record_100(mitdb_root):
     assert scores["se"] > 0.995 and scores["ppv"] > 0.995
 
 
+def test_beats_on_the_qrs_band_match_mitdb_reference_beats_on_record_100(mitdb_root):
+    rec = records.read("mitdb", "100")
+    found = beats.detect(rec.signal, rec.fs, beats.BAND_HZ)
+    scores = beats.beat_accuracy(rec.beat_samples, found, rec.fs)
+    assert scores["se"] > 0.995 and scores["ppv"] > 0.995
+    # The band changes what the detector reads, not where a beat is: each found beat lies
+    # within 20 ms of the one found without it (which test above ties to the reference).
+    plain = beats.detect(rec.signal, rec.fs)
+    nearest = np.abs(found[:, None] - plain[None, :]).min(axis=1)
+    assert np.quantile(nearest, 0.99) <= 0.02 * rec.fs
+
+
+@pytest.mark.parametrize("band", [(15.0, 5.0), (0.0, 15.0), (5.0, 125.0)])
+def test_a_beat_band_that_is_not_a_band_below_nyquist_is_refused(band):
+    with pytest.raises(ValueError, match="band_hz must be 0 < low < high < fs/2 = 125 Hz"):
+        beats.detect(np.zeros(1000), 250.0, band)
+
+
+def test_a_gate_without_a_band_or_outside_0_1_is_refused():
+    with pytest.raises(ValueError, match="gate must be in"):
+        beats.detect(np.zeros(1000), 250.0, None, 0.9)
+    with pytest.raises(ValueError, match="gate must be in"):
+        beats.detect(np.zeros(1000), 250.0, beats.BAND_HZ, 0.0)
+
+
+def test_the_gate_keeps_the_leads_own_beats_where_the_two_agree(mitdb_root):
+    rec = records.read("mitdb", "100")
+    lead = rec.signal[: int(60 * rec.fs)]
+    plain = beats.detect(lead, rec.fs)
+    banded = beats.detect(lead, rec.fs, beats.BAND_HZ)
+    agree = beats.agreement(plain, banded, rec.fs)
+    assert 0.99 < agree <= 1.0  # a clean minute: the two find the same beats
+    # The band's beats are kept only where the agreement is below the gate.
+    assert np.array_equal(beats.detect(lead, rec.fs, beats.BAND_HZ, gate=agree), plain)
+    strict = beats.detect(lead, rec.fs, beats.BAND_HZ, gate=1.0)
+    assert np.array_equal(strict, banded if agree < 1 else plain)
+
+
+def test_agreement_of_beat_lists():
+    beats_at = np.array([100, 400, 700, 1000])
+    assert beats.agreement(beats_at, beats_at, 250.0) == 1.0
+    # One beat of four missed: 2 * 3 / (4 + 3).
+    assert beats.agreement(beats_at, beats_at[:3], 250.0) == pytest.approx(6 / 7)
+    # Moved by more than 150 ms (38 samples at 250 Hz): no longer the same beat.
+    assert beats.agreement(beats_at, beats_at + 40, 250.0) == 0.0
+    assert beats.agreement(beats_at[:0], beats_at[:0], 250.0) == 1.0
+    assert beats.agreement(beats_at, beats_at[:0], 250.0) == 0.0
+
+
 def test_beats_of_a_stretch_too_short_to_hold_two_seconds_are_empty():
     assert beats.detect(np.zeros(100), 250.0).size == 0
 

@@ -223,6 +223,12 @@ def test_a_save_replaces_an_existing_bundle(tmp_path, saved, model):
     ({"block_s": 10.0}, "block_s 10.0"),
     ({"episode": {"hysteresis": 2.0}}, "episode settings"),
     ({"episode": {"smoothing": 1}}, "episode settings"),
+    ({"beat_band_hz": [15.0, 5.0]}, "beat_band_hz [15.0, 5.0]"),
+    ({"beat_band_hz": [5.0]}, "beat_band_hz [5.0]"),
+    ({"beat_band_hz": [0.0, 15.0]}, "beat_band_hz [0.0, 15.0]"),
+    ({"beat_band_hz": ["5", 15.0]}, "beat_band_hz"),
+    ({"beat_band_gate": 0.95}, "beat_band_gate 0.95"),  # a gate without a band
+    ({"beat_band_hz": [5.0, 15.0], "beat_band_gate": 1.5}, "beat_band_gate 1.5"),
 ])
 def test_settings_refuse_what_the_code_cannot_honour(changes, problem):
     with pytest.raises(BundleError, match="cannot honour") as caught:
@@ -274,6 +280,16 @@ def test_load_refuses_bad_settings(tmp_path, saved, edit, problem):
     _rewrite_settings(path, edit)
     with pytest.raises(BundleError, match=problem):
         bundle.load(path)
+
+
+def test_a_bundle_saved_before_the_beat_band_detects_on_the_lead_as_it_is(tmp_path, saved):
+    path = _copy(saved, tmp_path)
+    _rewrite_settings(path, lambda v: [v.pop("beat_band_hz"), v.pop("beat_band_gate")])
+    assert bundle.load(path).settings.beat_band_hz is None
+    assert bundle.load(path).settings.beat_band_gate is None
+    _rewrite_settings(path, lambda v: v.update(beat_band_hz=[5.0, 15.0], beat_band_gate=0.95))
+    loaded = bundle.load(path).settings
+    assert (loaded.beat_band_hz, loaded.beat_band_gate) == ([5.0, 15.0], 0.95)
 
 
 def test_load_refuses_a_bundle_without_models(tmp_path, saved):

@@ -298,6 +298,36 @@ def test_features_bundle_reads_what_window_inputs_gives(recs, features_bundle):
     assert result.prob.min() < features_bundle.settings.threshold < result.prob.max()
 
 
+def test_the_scanner_detects_beats_on_the_bundles_beat_band(recs, monkeypatch):
+    rec = recs["201"]
+    shipped = release.settings(0.5, kind="features_gb")
+    assert (shipped.beat_band_hz, shipped.beat_band_gate) == (list(beats.BAND_HZ),
+                                                              beats.BAND_GATE)
+    assert release.settings(0.5, kind="cnn").beat_band_hz is None  # as its RR input trained
+    settings = dataclasses.replace(shipped, beat_band_hz=None, beat_band_gate=None)
+    banded = dataclasses.replace(settings, beat_band_hz=list(beats.BAND_HZ))
+    asked = []
+    detect_beats = beats.detect
+
+    def spy(signal_mv, fs, band_hz=None, gate=None):
+        asked.append((band_hz, gate))
+        return detect_beats(signal_mv, fs, band_hz, gate)
+
+    monkeypatch.setattr(beats, "detect", spy)
+    plain_starts, plain = detect.window_inputs(rec, settings)
+    assert asked and set(asked) == {(None, None)}
+    asked.clear()
+    starts, inputs = detect.window_inputs(rec, banded)
+    assert asked and all(list(band) == list(beats.BAND_HZ) and gate is None
+                         for band, gate in asked)
+    asked.clear()
+    detect.window_inputs(rec, dataclasses.replace(banded, beat_band_gate=0.95))
+    assert asked and {gate for _, gate in asked} == {0.95}
+    # The same windows; their features read other beats.
+    assert np.array_equal(starts, plain_starts)
+    assert not np.array_equal(inputs, plain)
+
+
 @pytest.mark.parametrize("chunk_s", [1.0, 7.3])
 def test_features_bundle_stream_equals_batch(chunk_s, recs, features_bundle):
     """The atrial features of a window come from that window's samples only, on the
