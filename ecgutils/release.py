@@ -718,7 +718,7 @@ def _model_lines(shipped: bundle.Bundle) -> str:
                 "`reports/benchmarks-boosting-binning.md`), with no neural "
                 "network: it reads "
                 f"{len(s.rr_features)} features of a 20-s window — the RR irregularity of its "
-                "beats (NeuroKit2 beat detection), the P wave or its absence in its median "
+                f"beats ({_beat_words(s)}), the P wave or its absence in its median "
                 "beat, ectopic beats (QRS shapes unlike the median's) with the "
                 "irregularity left without them, and the atrial activity left once every "
                 "QRS-T is cancelled (f waves) (`ecgutils.features`), on the signal "
@@ -735,7 +735,21 @@ def _model_lines(shipped: bundle.Bundle) -> str:
     return (f"An ensemble of {len(shipped.models)} Keras models (the 5 CinC fold models, "
             "probabilities averaged); each a 5-block 1D CNN on a 20-s window at "
             f"{s.fs:g} Hz beside a dense branch on {len(s.rr_features)} RR features of the "
-            "beats in the window (NeuroKit2 beat detection).")
+            f"beats in the window ({_beat_words(s)}).")
+
+
+def _beat_words(s: bundle.Settings) -> str:
+    """How the bundle's scanner detects beats, in the model card's words."""
+    if s.beat_band_hz is None:
+        return "NeuroKit2 beat detection"
+    low, high = s.beat_band_hz
+    band = f"on the lead band-passed to {low:g}-{high:g} Hz (Pan & Tompkins' QRS band)"
+    if s.beat_band_gate is None:
+        return f"NeuroKit2 beat detection {band}"
+    return (f"NeuroKit2 beat detection, {band} in each minute where the beats found with "
+            f"and without the band agree less than {s.beat_band_gate:g} (F1), i.e. where "
+            "noise leads the plain detector astray: "
+            "`reports/benchmarks-beat-band-gate.md`")
 
 
 def release_table(cv: dict[str, Any], external: dict[str, Any]) -> pd.DataFrame:
