@@ -128,6 +128,11 @@ class _Pipeline:
         s = bundle.settings
         if fs <= 0:
             raise RecordFormatError(f"{what}: sampling rate must be positive, got {fs}")
+        top_hz = max(s.high_hz, *(s.beat_band_hz or [0.0]))
+        if fs <= 2 * top_hz:
+            raise RecordFormatError(
+                f"{what}: sampling rate {fs:g} Hz is too low for this model, whose filters "
+                f"reach {top_hz:g} Hz: it needs a recording sampled above {2 * top_hz:g} Hz")
         self.fs, self.bundle, self.s, self.what = float(fs), bundle, s, what
         ratio = Fraction(s.fs / self.fs).limit_denominator(1000)
         self.up, self.down = ratio.numerator, ratio.denominator

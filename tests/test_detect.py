@@ -372,6 +372,14 @@ def test_stream_refuses_nan_samples(test_bundle):
         stream.push(np.r_[np.zeros(180), np.nan])
 
 
+@pytest.mark.parametrize("fs", [80.0, 50.0])
+def test_a_recording_sampled_too_slowly_for_the_filters_is_one_clear_error(test_bundle, fs):
+    # The scanner band-passes to 40 Hz at the recording's own rate: 80 Hz cannot hold it.
+    with pytest.raises(RecordFormatError, match=f"live: sampling rate {fs:g} Hz is too low "
+                                                r"for this model, whose filters reach 40 Hz"):
+        detect.Stream(fs, test_bundle, "live")
+
+
 def test_stream_of_a_too_short_recording(test_bundle):
     stream = detect.Stream(360.0, test_bundle, "live")
     stream.push(np.sin(np.arange(5 * 360) / 20))
