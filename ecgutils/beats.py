@@ -55,7 +55,7 @@ import pandas as pd
 from scipy import ndimage, stats
 from scipy import signal as scipy_signal
 
-from ecgutils import baseline
+from ecgutils import baseline, signal
 
 FEATURES = (
     "mean_rr_s", "cv_rr", "rmssd_rel", "mad_rel", "pnn50", "cosen", "cv_rr_median3",
@@ -112,8 +112,7 @@ def detect(signal_mv: np.ndarray, fs: float,
     if signal_mv.size < int(2 * fs):
         return np.zeros(0, dtype=np.int64)
     if band_hz is not None and not np.isnan(signal_mv).any():
-        banded = _detect(scipy_signal.sosfiltfilt(_band_filter(float(fs), low, high),
-                                                  signal_mv), fs)
+        banded = _detect(signal.bandpass(signal_mv, fs, low, high, order=2), fs)
         if gate is None:
             return banded
         plain = _detect(signal_mv, fs)
@@ -160,11 +159,6 @@ def _clean(signal_mv: np.ndarray, fs: float) -> np.ndarray:
     highpass, width = _clean_filters(fs)
     return scipy_signal.filtfilt(np.ones(width), [width],
                                  scipy_signal.sosfiltfilt(highpass, signal_mv), method="pad")
-
-
-@lru_cache(maxsize=8)
-def _band_filter(fs: float, low: float, high: float) -> np.ndarray:
-    return scipy_signal.butter(2, (low, high), btype="bandpass", output="sos", fs=fs)
 
 
 @lru_cache(maxsize=8)
