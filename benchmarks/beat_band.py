@@ -39,18 +39,16 @@ reports/benchmarks-beat-band-gate.md and .json.
 
 from __future__ import annotations
 
-import functools
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from quality_features import AUGMENTATION, arguments, compare, report  # noqa: E402,I001
+from quality_features import compare_scans, report  # noqa: E402,I001
 
-from ecgutils import beats, config, features, release  # noqa: E402
+from ecgutils import beats, config  # noqa: E402
 from ecgutils.fileio import atomic_write_json, atomic_write_text  # noqa: E402
 
 OUT = config.published_dir()
@@ -68,20 +66,8 @@ def main() -> None:
     pre.add_argument("--arm", choices=sorted(ARMS), default="beat_band_gate")
     known, rest = pre.parse_known_args()
     sys.argv = [sys.argv[0], *rest]
-    arm, changes = known.arm, ARMS[known.arm]
-    args = arguments(__doc__)
-    began = time.perf_counter()
-    table = release.training_windows(max_records=args.max_records, augmentation=AUGMENTATION,
-                                     scan_changes=BASE)
-    banded = release.training_windows(max_records=args.max_records, augmentation=AUGMENTATION,
-                                      scan_changes=changes)
-    columns = {name: tuple(features.FEATURES) for name in ("base", arm)}
-    noisy = {"base": functools.partial(release.noisy_scanner_windows, scan_changes=BASE),
-             arm: functools.partial(release.noisy_scanner_windows, scan_changes=changes)}
-    payload, _ = compare(table, columns, arm, noisy, args.max_records, began,
-                         tables={arm: banded})
-    payload.update(arm=arm, scan_changes=changes)
-    stem = "benchmarks-" + arm.replace("_", "-")
+    payload = compare_scans(__doc__, known.arm, BASE, ARMS[known.arm])
+    stem = "benchmarks-" + known.arm.replace("_", "-")
     atomic_write_json(OUT / f"{stem}.json", payload)
     atomic_write_text(OUT / f"{stem}.md", markdown(payload))
     print(markdown(payload))

@@ -29,6 +29,7 @@ Writes reports/benchmarks-quality-features.md and .json.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 from dataclasses import asdict
@@ -170,6 +171,28 @@ def compare_settings(doc: str, arms: dict[str, dict], new: str
     payload["fit_rows"] = int(rows.sum())
     return (payload, table[list(features.FEATURES)].to_numpy(dtype=float)[rows],
             feature_model.classes_of(table)[rows], began)
+
+
+def compare_scans(doc: str, new: str, base_changes: dict, new_changes: dict) -> dict:
+    """:func:`compare` for two arms that scan records differently (``base_changes`` and
+    ``new_changes``: scan settings other than the release's, ``release.feature_settings``'s
+    ``scan_changes``), with the same features (:data:`ecgutils.features.FEATURES`), booster
+    and training recipe, and the command line of :func:`arguments` (``doc``: the benchmark's
+    docstring). Returns the payload, with ``arm`` and ``scan_changes`` added."""
+    args = arguments(doc)
+    began = time.perf_counter()
+    changes = {"base": base_changes, new: new_changes}
+    tables = {arm: release.training_windows(max_records=args.max_records,
+                                            augmentation=AUGMENTATION, scan_changes=change)
+              for arm, change in changes.items()}
+    print(f"{len(tables['base'])} training windows, {time.perf_counter() - began:.0f} s",
+          flush=True)
+    noisy = {arm: functools.partial(release.noisy_scanner_windows, scan_changes=change)
+             for arm, change in changes.items()}
+    payload, _ = compare(tables["base"], dict.fromkeys(changes, tuple(features.FEATURES)), new,
+                         noisy, args.max_records, began, tables={new: tables[new]})
+    payload.update(arm=new, scan_changes=new_changes, base_scan_changes=base_changes)
+    return payload
 
 
 def with_quality(table: pd.DataFrame, noise_of) -> pd.DataFrame:
