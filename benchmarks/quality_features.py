@@ -178,7 +178,8 @@ def compare_scans(doc: str, new: str, base_changes: dict, new_changes: dict) -> 
     ``new_changes``: scan settings other than the release's, ``release.feature_settings``'s
     ``scan_changes``), with the same features (:data:`ecgutils.features.FEATURES`), booster
     and training recipe, and the command line of :func:`arguments` (``doc``: the benchmark's
-    docstring). Returns the payload, with ``arm`` and ``scan_changes`` added."""
+    docstring). Returns the payload, with ``arm``, ``scan_changes`` and each arm's count of
+    training windows added."""
     args = arguments(doc)
     began = time.perf_counter()
     changes = {"base": base_changes, new: new_changes}
@@ -191,7 +192,8 @@ def compare_scans(doc: str, new: str, base_changes: dict, new_changes: dict) -> 
              for arm, change in changes.items()}
     payload, _ = compare(tables["base"], dict.fromkeys(changes, tuple(features.FEATURES)), new,
                          noisy, args.max_records, began, tables={new: tables[new]})
-    payload.update(arm=new, scan_changes=new_changes, base_scan_changes=base_changes)
+    payload.update(arm=new, scan_changes=new_changes, base_scan_changes=base_changes,
+                   train_windows_by_arm={arm: int(len(t)) for arm, t in tables.items()})
     return payload
 
 

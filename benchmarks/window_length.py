@@ -26,7 +26,6 @@ reports/benchmarks-window-length.md and .json.
 
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
 
@@ -34,9 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from quality_features import AUGMENTATION, arguments, compare, report, training_table  # noqa: E402,I001
+from quality_features import compare_scans, report  # noqa: E402,I001
 
-from ecgutils import config, features, release  # noqa: E402
+from ecgutils import config  # noqa: E402
 from ecgutils.fileio import atomic_write_json, atomic_write_text  # noqa: E402
 
 WINDOW_S = 30.0
@@ -44,16 +43,8 @@ OUT = config.published_dir()
 
 
 def main() -> None:
-    args = arguments(__doc__)
-    table, began = training_table(args.max_records)
-    longer = release.training_windows(max_records=args.max_records, augmentation=AUGMENTATION,
-                                      window_s=WINDOW_S)
-    columns = {arm: tuple(features.FEATURES) for arm in ("base", "window_30")}
-    noisy = {"base": release.noisy_scanner_windows,
-             "window_30": functools.partial(release.noisy_scanner_windows, window_s=WINDOW_S)}
-    payload, _ = compare(table, columns, "window_30", noisy, args.max_records, began,
-                         tables={"window_30": longer})
-    payload["window_30_train_windows"] = int(len(longer))
+    payload = compare_scans(__doc__, "window_30", {}, {"window_s": WINDOW_S})
+    payload["window_30_train_windows"] = payload["train_windows_by_arm"]["window_30"]
     atomic_write_json(OUT / "benchmarks-window-length.json", payload)
     atomic_write_text(OUT / "benchmarks-window-length.md", markdown(payload))
     print(markdown(payload))

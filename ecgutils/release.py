@@ -240,18 +240,16 @@ def out_of_fold(study: detector_study.DetectorStudy, data_dir: str | os.PathLike
 def scanner_windows(data_dir: str | os.PathLike | None = None,
                     max_records: int | None = None,
                     columns: tuple[str, ...] = features.FEATURES,
-                    window_s: float | None = None,
                     scan_changes: dict[str, Any] | None = None) -> pd.DataFrame:
     """Step 1 (``features_gb``): every CinC record (or the first ``max_records``) through the
     scanner without a model (:func:`ecgutils.detect.window_inputs`); one row per window:
     ``record, start_s, rhythm_class`` and the features ``columns`` (default
-    :data:`ecgutils.features.FEATURES`); ``window_s``: another window length than the
-    release's (a lever being measured). Cached (the key holds the record list, the scan
+    :data:`ecgutils.features.FEATURES`). Cached (the key holds the record list, the scan
     settings and the code); ``scan_changes``: other scan settings than the release's (a
-    lever being measured, e.g. ``{"beat_band_hz": [5.0, 15.0]}``)."""
+    lever being measured, e.g. ``{"beat_band_hz": [5.0, 15.0]}`` or ``{"window_s": 30.0}``)."""
     names = preprocess.record_list(
         preprocess.detector_params("cinc2017", max_records=max_records), data_dir)
-    scan = feature_settings(columns, window_s, scan_changes)
+    scan = feature_settings(columns, scan_changes)
     entry = cache.load_or_build(
         "cinc2017-scanner-features", {"records": names, "scan": scan.scan_key()},
         lambda: _build_scanner_windows(names, scan, data_dir),
@@ -261,13 +259,12 @@ def scanner_windows(data_dir: str | os.PathLike | None = None,
 
 
 def feature_settings(columns: tuple[str, ...] = features.FEATURES,
-                     window_s: float | None = None,
                      scan_changes: dict[str, Any] | None = None) -> bundle.Settings:
-    """The release's scan settings for a ``features_gb`` model reading ``columns`` (with
-    windows of ``window_s`` instead of the release's, where given, and ``scan_changes``)."""
-    scan = dataclasses.replace(settings(0.5, kind="features_gb"), rr_features=list(columns),
+    """The release's scan settings for a ``features_gb`` model reading ``columns``, with
+    ``scan_changes`` (setting → value, e.g. ``{"window_s": 30.0}``) in place of the
+    release's."""
+    return dataclasses.replace(settings(0.5, kind="features_gb"), rr_features=list(columns),
                                **(scan_changes or {}))
-    return scan if window_s is None else dataclasses.replace(scan, window_s=float(window_s))
 
 
 def _build_scanner_windows(names: list[str], scan: bundle.Settings,
@@ -298,7 +295,6 @@ def _window_table(entry: cache.Entry, columns: tuple[str, ...]) -> pd.DataFrame:
 def noisy_scanner_windows(plan: pd.DataFrame, data_dir: str | os.PathLike | None = None,
                           split_seed: int = config.DEFAULT_SEED,
                           columns: tuple[str, ...] = features.FEATURES,
-                          window_s: float | None = None,
                           scan_changes: dict[str, Any] | None = None) -> pd.DataFrame:
     """Noisy copies of CinC records through the scanner, one row per window like
     :func:`scanner_windows` plus ``noise, snr_db``: each record of ``plan`` (columns
@@ -312,13 +308,13 @@ def noisy_scanner_windows(plan: pd.DataFrame, data_dir: str | os.PathLike | None
     ``split_seed`` cuts the noise records into training and test segments; it must be the
     one notebook 08 uses (:data:`ecgutils.config.DEFAULT_SEED`), or "training" noise could be
     08's test noise. ``columns``: the features computed (default
-    :data:`ecgutils.features.FEATURES`); ``window_s`` and ``scan_changes`` as for
+    :data:`ecgutils.features.FEATURES`); ``scan_changes`` as for
     :func:`scanner_windows`.
     """
     from ecgutils import noise_study  # noise_study imports the scanner's modules
 
     plan = plan[["record", "noise", "snr_db", "where"]].reset_index(drop=True)
-    scan = feature_settings(columns, window_s, scan_changes)
+    scan = feature_settings(columns, scan_changes)
     key = {"plan": hashlib.sha256(plan.to_csv(index=False).encode()).hexdigest(),
            "scan": scan.scan_key(),
            "split_seed": split_seed}
@@ -357,20 +353,18 @@ def training_windows(data_dir: str | os.PathLike | None = None,
                      max_records: int | None = None,
                      augmentation: noise_augment.NoiseAugmentation | None = None,
                      columns: tuple[str, ...] = features.FEATURES,
-                     window_s: float | None = None,
                      scan_changes: dict[str, Any] | None = None) -> pd.DataFrame:
     """The feature detector's training rows: :func:`scanner_windows` (``noisy`` False) and,
     with ``augmentation``, the noisy copies of the records it draws
-    (:func:`noisy_scanner_windows`, ``noisy`` True); features ``columns``; ``window_s`` and
-    ``scan_changes`` as for :func:`scanner_windows`."""
-    clean = scanner_windows(data_dir, max_records, columns, window_s,
-                            scan_changes).assign(noisy=False)
+    (:func:`noisy_scanner_windows`, ``noisy`` True); features ``columns``; ``scan_changes``
+    as for :func:`scanner_windows`."""
+    clean = scanner_windows(data_dir, max_records, columns, scan_changes).assign(noisy=False)
     if augmentation is None:
         return clean
     names = clean["record"].drop_duplicates().tolist()
     plan = noise_augment.augmentation_plan(names, augmentation)
     noisy = noisy_scanner_windows(plan[plan["noisy"]], data_dir, augmentation.split_seed,
-                                  columns, window_s, scan_changes)
+                                  columns, scan_changes)
     return pd.concat([clean, noisy.drop(columns=["noise", "snr_db"]).assign(noisy=True)],
                      ignore_index=True)
 

@@ -182,12 +182,13 @@ def test_the_model_cards_noise_paragraph_is_rewritten_alone(tmp_path, monkeypatc
 
 def test_a_window_length_lever_scans_longer_windows_and_leaves_the_release_alone(cinc_root):
     # benchmarks/window_length.py measures 30-s windows on development records with these.
-    default, longer = release.feature_settings(), release.feature_settings(window_s=30.0)
+    default = release.feature_settings()
+    longer = release.feature_settings(scan_changes={"window_s": 30.0})
     assert default.window_s == preprocess.detector_params("cinc2017").window_s
     assert longer.window_s == 30.0 and longer.step_s == default.step_s
     assert longer.scan_key() != default.scan_key()  # its own cache entries
     short = release.scanner_windows(max_records=3)
-    long_ = release.scanner_windows(max_records=3, window_s=30.0)
+    long_ = release.scanner_windows(max_records=3, scan_changes={"window_s": 30.0})
     assert set(long_["record"]) == set(short["record"])
     for name in short["record"].unique():  # a 30-s window every 10 s: fewer per record
         assert (long_["record"] == name).sum() <= (short["record"] == name).sum()
