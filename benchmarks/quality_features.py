@@ -112,7 +112,8 @@ def main() -> None:
 def compare(table: pd.DataFrame, arms: dict[str, tuple[str, ...]], new: str, noisy_windows,
             max_records: int | None, began: float,
             boosting: dict[str, dict] | None = None,
-            tables: dict[str, pd.DataFrame] | None = None) -> tuple[dict, dict]:
+            tables: dict[str, pd.DataFrame] | None = None,
+            fit_options: dict[str, dict] | None = None) -> tuple[dict, dict]:
     """The protocol of the module docstring for two arms (``base`` and ``new``; arm → its
     columns of ``table``, the training windows): fit each on the non-development records,
     score the development records clean and remade with noise (``noisy_windows(draws)``:
@@ -120,11 +121,13 @@ def compare(table: pd.DataFrame, arms: dict[str, tuple[str, ...]], new: str, noi
     ``boosting`` (arm → gradient-boosting settings) replaces an arm's
     :data:`ecgutils.feature_model.BOOSTING`; ``tables`` (arm → training windows of the same
     records) replaces ``table`` for an arm, and ``noisy_windows`` may be a mapping arm →
-    its own such function (arms that scan records differently). Returns the JSON payload and
-    the fitted arms."""
-    boosting, tables = boosting or {}, tables or {}
+    its own such function (arms that scan records differently); ``fit_options`` (arm → more
+    keyword arguments of :func:`ecgutils.feature_model.development_fit`, e.g.
+    ``prune_labels``). Returns the JSON payload and the fitted arms."""
+    boosting, tables, fit_options = boosting or {}, tables or {}, fit_options or {}
     fitted = {arm: feature_model.development_fit(tables.get(arm, table), seed=SEED,
-                                                 columns=columns, boosting=boosting.get(arm))
+                                                 columns=columns, boosting=boosting.get(arm),
+                                                 **fit_options.get(arm, {}))
               for arm, columns in arms.items()}
     if len({tuple(f["scores"]["group"]) for f in fitted.values()}) > 1:
         raise AssertionError("the arms were scored on different development records")
@@ -149,6 +152,8 @@ def compare(table: pd.DataFrame, arms: dict[str, tuple[str, ...]], new: str, noi
                "eval_seed": EVAL_SEED, "development_records": int(development.size),
                "development_af": int(fitted["base"]["scores"]["y"].sum()),
                "train_windows": fitted["base"]["train_windows"],
+               "train_windows_by_fit": {arm: f["train_windows"] for arm, f in fitted.items()},
+               "pruned_records": {arm: f["pruned"] for arm, f in fitted.items()},
                "results": results.to_dict(orient="records"), "decision": decide(results),
                "wall_s": round(time.perf_counter() - began, 1)}
     return payload, fitted

@@ -186,7 +186,25 @@ def inner_out_of_fold(X: np.ndarray, classes: np.ndarray, groups: np.ndarray,
     ``boosting``: the settings fitted (default :data:`BOOSTING`).
     """
     af = (classes == AF_CLASS).astype(int)
-    oof = np.full(len(X), np.nan)
+    oof = inner_probabilities(X, classes, groups, seed, always, boosting)[:, AF_CLASS]
+    if scored is not None:
+        scored = np.asarray(scored, dtype=bool)
+        groups, af, oof = np.asarray(groups)[scored], af[scored], oof[scored]
+    if per_group:
+        per_record = features.record_scores(groups, af, oof)
+        af, oof = per_record["y"].to_numpy(), per_record["prob"].to_numpy()
+    return af, oof
+
+
+def inner_probabilities(X: np.ndarray, classes: np.ndarray, groups: np.ndarray,
+                        seed: int = config.DEFAULT_SEED,
+                        always: tuple[np.ndarray, np.ndarray] | None = None,
+                        boosting: dict[str, Any] | None = None) -> np.ndarray:
+    """Out-of-fold probabilities of every class (columns: the class indices of
+    :data:`ecgutils.windows.CLASS_INDEX`) over a training part: inner grouped 5-fold,
+    stratified by AF; the arguments are :func:`inner_out_of_fold`'s."""
+    af = (classes == AF_CLASS).astype(int)
+    oof = np.full((len(X), len(CLASS_INDEX)), np.nan)
     n_groups = len(np.unique(groups))
     if n_groups < 2:
         raise ValueError(f"an inner threshold needs at least 2 patients; got {n_groups}")
@@ -196,14 +214,33 @@ def inner_out_of_fold(X: np.ndarray, classes: np.ndarray, groups: np.ndarray,
         X_fit, c_fit = X[fit_rows], classes[fit_rows]
         if always is not None:
             X_fit, c_fit = np.vstack([X_fit, always[0]]), np.concatenate([c_fit, always[1]])
-        oof[held] = af_prob(fit(X_fit, c_fit, seed, boosting), X[held])
-    if scored is not None:
-        scored = np.asarray(scored, dtype=bool)
-        groups, af, oof = np.asarray(groups)[scored], af[scored], oof[scored]
-    if per_group:
-        per_record = features.record_scores(groups, af, oof)
-        af, oof = per_record["y"].to_numpy(), per_record["prob"].to_numpy()
-    return af, oof
+        model = fit(X_fit, c_fit, seed, boosting)
+        oof[np.ix_(held, model.classes_)] = model.predict_proba(X[held])
+    return np.nan_to_num(oof)  # a class absent from an inner fit: probability 0
+
+
+def label_issues(X: np.ndarray, classes: np.ndarray, groups: np.ndarray,
+                 seed: int = config.DEFAULT_SEED, scored: np.ndarray | None = None,
+                 boosting: dict[str, Any] | None = None) -> np.ndarray:
+    """The groups (records) of a training part whose given class is a likely label error.
+
+    Confident learning (Northcutt, Jiang & Chuang 2021) as cleanlab implements it
+    (``cleanlab.filter.find_label_issues``, its default ``prune_by_noise_rate``), on each
+    record's inner out-of-fold probabilities of the four classes
+    (:func:`inner_probabilities`; a record = the mean of its ``scored`` rows, its noisy
+    copies only trained on). CinC 2017's labels are known to be noisy: the organisers
+    relabelled contentious records mid-challenge. Returns the sorted record names flagged.
+    """
+    from cleanlab.filter import find_label_issues  # only where labels are pruned
+
+    groups = np.asarray(groups).astype(str)
+    proba = inner_probabilities(X, classes, groups, seed, boosting=boosting)
+    keep = np.ones(len(X), bool) if scored is None else np.asarray(scored, dtype=bool)
+    per_record = pd.DataFrame(proba[keep]).groupby(groups[keep], sort=True).mean()
+    given = pd.Series(classes[keep], index=groups[keep])
+    given = given[~given.index.duplicated()].loc[per_record.index]
+    flagged = find_label_issues(given.to_numpy(), per_record.to_numpy())
+    return per_record.index.to_numpy()[flagged]
 
 
 def cinc_study(table: pd.DataFrame, n_splits: int = 5, dev_fraction: float = 0.2,
@@ -315,7 +352,8 @@ def external(windows: pd.DataFrame, cinc: pd.DataFrame, test: str,
 def development_fit(table: pd.DataFrame, dev_fraction: float = 0.2,
                     seed: int = config.DEFAULT_SEED,
                     columns: tuple[str, ...] = FEATURES,
-                    boosting: dict[str, Any] | None = None) -> dict[str, Any]:
+                    boosting: dict[str, Any] | None = None,
+                    prune_labels: bool = False) -> dict[str, Any]:
     """The lever row: fit on the non-development records (threshold from their inner
     out-of-fold record predictions), score the development records per record; ``columns``
     picks the features (e.g. :data:`RHYTHM_ONLY` to measure what the atrial features add),
@@ -327,6 +365,10 @@ def development_fit(table: pd.DataFrame, dev_fraction: float = 0.2,
     the mean of its windows' probabilities, as the scanner scores it. Rows with ``noisy``
     True (noise-augmented copies, :func:`ecgutils.release.training_windows`) are trained on
     where their record is, never scored. The fitted ``model`` is returned too.
+
+    ``prune_labels``: the non-development records :func:`label_issues` flags (clean and
+    noisy rows) are left out of the fit and of the inner threshold; ``pruned`` counts them.
+    The development records are scored with their labels as given.
     """
     classes = classes_of(table)
     names = (table["record"] if "record" in table.columns else table.index
@@ -341,6 +383,11 @@ def development_fit(table: pd.DataFrame, dev_fraction: float = 0.2,
     dev_rows = np.isin(names, development) & clean
     splits.assert_disjoint(train=names[fit_rows], test=names[dev_rows])
     X = table[list(columns)].to_numpy(dtype=float)
+    pruned = np.zeros(0, dtype=str)
+    if prune_labels:
+        pruned = label_issues(X[fit_rows], classes[fit_rows], names[fit_rows], seed=seed,
+                              scored=clean[fit_rows], boosting=boosting)
+        fit_rows &= ~np.isin(names, pruned)
     threshold = inner_threshold(X[fit_rows], classes[fit_rows], names[fit_rows], seed=seed,
                                 per_group=windows, scored=clean[fit_rows], boosting=boosting)
     model = fit(X[fit_rows], classes[fit_rows], seed, boosting)
@@ -348,7 +395,7 @@ def development_fit(table: pd.DataFrame, dev_fraction: float = 0.2,
                                     af_prob(model, X[dev_rows])).rename(
         columns={"record": "group"})
     return {"scores": scores, "threshold": threshold, "epochs": booster_of(model).n_iter_,
-            "train_windows": int(fit_rows.sum()), "model": model}
+            "train_windows": int(fit_rows.sum()), "model": model, "pruned": int(pruned.size)}
 
 
 def classes_of(table: pd.DataFrame) -> np.ndarray:
