@@ -200,3 +200,58 @@ def test_bags_average_boosters_that_each_read_their_own_share_of_the_columns():
     for bad in ({"bags": 0}, {"bag_features": 0.0}, {"bag_features": 1.5}):
         with pytest.raises(ValueError, match="bags must be"):
             feature_model.fit(X, classes, boosting={**few, **bad})
+
+
+def _four_clusters(n_records=200, windows=2, flipped=()):
+    """Records of ``windows`` rows each in four well-separated clusters, one per class (a
+    unit test of pure functions: synthetic), with the labels of records ``flipped`` moved to
+    the next class."""
+    rng = np.random.default_rng(5)
+    truth = np.arange(n_records) % 4
+    given = truth.copy()
+    given[list(flipped)] = (truth[list(flipped)] + 1) % 4
+    groups = np.repeat([f"r{i:03d}" for i in range(n_records)], windows)
+    centres = 4.0 * np.eye(4)
+    X = centres[np.repeat(truth, windows)] + rng.normal(size=(groups.size, 4))
+    return X, np.repeat(given, windows), groups
+
+
+def test_inner_probabilities_sum_to_one_and_give_the_inner_af_probabilities():
+    X, classes, groups = _four_clusters()
+    few = {**feature_model.BOOSTING, "max_iter": 20}
+    proba = feature_model.inner_probabilities(X, classes, groups, boosting=few)
+    assert proba.shape == (len(X), 4)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    y, af = feature_model.inner_out_of_fold(X, classes, groups, boosting=few)
+    np.testing.assert_array_equal(af, proba[:, feature_model.AF_CLASS])
+    assert (proba.argmax(axis=1) == classes).mean() > 0.95  # out of fold, and separable
+
+
+def test_label_issues_flags_the_records_whose_label_was_changed():
+    flipped = (3, 17, 40, 81, 122, 150, 199)
+    X, classes, groups = _four_clusters(flipped=flipped)
+    few = {**feature_model.BOOSTING, "max_iter": 20}
+    flagged = feature_model.label_issues(X, classes, groups, boosting=few)
+    expected = {f"r{i:03d}" for i in flipped}
+    # cleanlab prunes by its estimate of each class pair's noise rate: with 50 records a
+    # class it finds some of the changed labels, not all; it flags no other record.
+    assert set(flagged) <= expected and len(flagged) >= len(expected) // 2
+    assert len(feature_model.label_issues(*_four_clusters(), boosting=few)) == 0
+    # Rows not scored (noisy copies) are trained on, never counted as a record's own.
+    scored = np.tile([True, False], len(X) // 2)
+    again = feature_model.label_issues(X, classes, groups, scored=scored, boosting=few)
+    assert set(again) <= expected and len(again) >= len(expected) // 2
+
+
+def test_development_fit_with_pruned_labels_leaves_flagged_training_records_out(cinc):
+    table = cinc.reset_index(names="record").assign(noisy=False)
+    few = {**feature_model.BOOSTING, "max_iter": 20}
+    whole = feature_model.development_fit(table, columns=feature_model.RHYTHM_ONLY,
+                                          boosting=few)
+    pruned = feature_model.development_fit(table, columns=feature_model.RHYTHM_ONLY,
+                                           boosting=few, prune_labels=True)
+    assert whole["pruned"] == 0 and pruned["pruned"] > 0
+    assert pruned["train_windows"] == whole["train_windows"] - pruned["pruned"]
+    # The development records are scored alike, with their labels as given.
+    pd.testing.assert_series_equal(whole["scores"]["group"], pruned["scores"]["group"])
+    pd.testing.assert_series_equal(whole["scores"]["y"], pruned["scores"]["y"])
