@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from quality_features import compare_scans, report  # noqa: E402,I001
+from quality_features import compare_scans, report, unrounded  # noqa: E402,I001
 
 from ecgutils import beats, config  # noqa: E402
 from ecgutils.fileio import atomic_write_json, atomic_write_text  # noqa: E402
@@ -77,7 +77,6 @@ def markdown(p: dict) -> str:
     arm = p.get("arm", "beat_band")
     low, high = p.get("scan_changes", {}).get("beat_band_hz") or p["beat_band_hz"]
     gate = p.get("scan_changes", {}).get("beat_band_gate")
-    d = p["decision"]
     described = (f"`{arm}`: on the raw lead band-passed to {low:g}-{high:g} Hz (Pan & "
                  "Tompkins' QRS band)" + (
                      f" where, in a scanner block, its beats agree with the lead's own less "
@@ -88,9 +87,7 @@ def markdown(p: dict) -> str:
                   "`base`: beats detected on the raw lead as it is (the release's before this "
                   "lever); "
                   + described,
-                  extra=f"Unrounded: clean F1 gap {d['clean_f1_gap']:+.4f}, clean AUROC gap "
-                        f"{d['clean_auroc_gap']:+.4f}, mean noisy F1 gap "
-                        f"{d['mean_noisy_f1_gap']:+.4f}.")
+                  extra=unrounded(p))
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from quality_features import compare_scans, report  # noqa: E402,I001
+from quality_features import compare_scans, report, unrounded  # noqa: E402,I001
 
 from ecgutils import config  # noqa: E402
 from ecgutils.fileio import atomic_write_json, atomic_write_text  # noqa: E402
@@ -58,16 +58,13 @@ def main() -> None:
 
 
 def markdown(p: dict) -> str:
-    d = p["decision"]
     return report(p, ARM, "The feature detector's lead band-passed to 0.5-20 Hz "
                   "(features_gb)", "benchmarks/feature_band.py",
                   "`base`: every feature read off the lead band-passed to 0.5-40 Hz (the "
                   f"release's); `{ARM}`: the same lead band-passed to 0.5-"
                   f"{p['scan_changes']['high_hz']:g} Hz, training and scoring alike (beats "
                   "unchanged: detected on the raw lead).",
-                  extra=f"Unrounded: clean F1 gap {d['clean_f1_gap']:+.4f}, clean AUROC gap "
-                        f"{d['clean_auroc_gap']:+.4f}, mean noisy F1 gap "
-                        f"{d['mean_noisy_f1_gap']:+.4f}.")
+                  extra=unrounded(p))
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from quality_features import arguments, compare, report, training_table  # noqa: E402,I001
+from quality_features import arguments, compare, report, training_table, unrounded  # noqa: E402,I001
 
 from ecgutils import config, features, release  # noqa: E402
 from ecgutils.fileio import atomic_write_json, atomic_write_text  # noqa: E402
@@ -57,7 +57,6 @@ def main() -> None:
 
 
 def markdown(p: dict) -> str:
-    d = p["decision"]
     return report(p, ARM, "Training records with likely label errors left out (features_gb)",
                   "benchmarks/label_pruning.py",
                   f"`base`: every training record; `{ARM}`: the "
@@ -65,9 +64,7 @@ def markdown(p: dict) -> str:
                   "(cleanlab's `find_label_issues`, defaults, on inner out-of-fold "
                   "probabilities of the four classes) left out of the fit and the inner "
                   f"threshold ({p['train_windows_by_fit'][ARM]} training windows left).",
-                  extra=f"Unrounded: clean F1 gap {d['clean_f1_gap']:+.4f}, clean AUROC gap "
-                        f"{d['clean_auroc_gap']:+.4f}, mean noisy F1 gap "
-                        f"{d['mean_noisy_f1_gap']:+.4f}.")
+                  extra=unrounded(p))
 
 
 if __name__ == "__main__":

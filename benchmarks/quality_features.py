@@ -275,6 +275,14 @@ def markdown(p: dict) -> str:
                   f"{len(features.FEATURES)} features of `base`.")
 
 
+def unrounded(p: dict) -> str:
+    """The three gaps of :func:`decide` in ``p``'s decision to four places (where a
+    rounded gap sits on the rule's bound)."""
+    d = p["decision"]
+    return (f"Unrounded: clean F1 gap {d['clean_f1_gap']:+.4f}, clean AUROC gap "
+            f"{d['clean_auroc_gap']:+.4f}, mean noisy F1 gap {d['mean_noisy_f1_gap']:+.4f}.")
+
+
 QUALITY_RULE = ("Rule (fixed before any result, in benchmarks/quality_features.py): adopt when "
                 "the clean F1 falls by no more than 0.01 and the clean AUROC by no more than "
                 "0.005, and the clean F1 or the mean noisy F1 rises by at least 0.01.")
