@@ -4,7 +4,10 @@ Three splits of the same dataset, same model, same training recipe and epochs:
 
 * ``random`` — windows shuffled into folds regardless of patient (the seed's mistake);
 * ``random_overlap`` — the same, on windows cut with a step shorter than the window (many
-  published papers): neighbouring test and training windows then share signal outright;
+  published papers): neighbouring test and training windows then share signal outright. Its
+  fits take as many steps per epoch as those of the split without overlap (each epoch a fresh
+  random share of the training windows, :func:`overlap_epoch_fraction`), so that the splits
+  differ in what the batches hold, not in how long the model trains;
 * ``grouped`` — StratifiedGroupKFold by patient (notebooks 03/04's out-of-fold predictions,
   read back from ``reports/predictions``; they must match the current windows).
 
@@ -57,6 +60,7 @@ def leaky_study(
     cinc_entry: cache.Entry | None = None,
     cinc_model_path: str | Path | None = None,
     cinc_sample: int | None = None,
+    plain_entry: cache.Entry | None = None,
 ) -> experiments.Study:
     """Cross-validation over shuffled windows with the study's own recipe for ``dataset``.
 
@@ -64,9 +68,24 @@ def leaky_study(
     starts from the final CinC model and trains on CinC windows (all or a sample) plus the
     fold's mitdb training windows (give ``cinc_entry`` and ``cinc_model_path``; ``cinc_sample``
     as in :func:`ecgutils.experiments.mitdb_study`), as the grouped study does.
+
+    ``random_overlap`` needs ``plain_entry``, the same records' windows without overlap: each
+    epoch then trains on as many windows as a fold of those would hold
+    (:func:`overlap_epoch_fraction`).
     """
     if split not in LEAKY:
         raise UnknownNameError(f"unknown leaky split {split!r}; choose one of {', '.join(LEAKY)}")
+    if (split == "random_overlap") != (plain_entry is not None):
+        raise ValueError("give plain_entry (the windows without overlap) for random_overlap "
+                         "and only for it")
+    if plain_entry is not None:
+        extra = 0
+        if cinc_entry is not None:
+            n_cinc = experiments.labelled(cinc_entry)[1].size
+            extra = n_cinc if cinc_sample is None else min(cinc_sample, n_cinc)
+        fraction = overlap_epoch_fraction(experiments.labelled(plain_entry)[1].size,
+                                          experiments.labelled(entry)[1].size, n_splits, extra)
+        cfg = replace(cfg, epoch_fraction=fraction)
     if dataset == "cinc2017":
         return experiments.cinc_study(kind, entry, cfg, n_splits=n_splits, scheme="random",
                                       split=split)
@@ -74,6 +93,19 @@ def leaky_study(
                                    cinc_model_path=None if cinc_model_path is None
                                    else str(cinc_model_path),
                                    scheme="random", split=split, cinc_sample=cinc_sample)
+
+
+def overlap_epoch_fraction(n_plain: int, n_overlap: int, n_splits: int, extra: int = 0,
+                           validation_fraction: float = splits.VALIDATION_FRACTION) -> float:
+    """Share of an overlapping-window fold's training windows to train on per epoch so that
+    it takes as many steps as a fold of the ``n_plain`` windows without overlap.
+
+    A random fold trains on ``(n_splits − 1) / n_splits × (1 − validation_fraction)`` of the
+    windows, plus ``extra`` windows added to every fold (mitdb's CinC windows)."""
+    if not 0 < n_plain <= n_overlap:
+        raise ValueError(f"need 0 < n_plain <= n_overlap; got {n_plain} and {n_overlap}")
+    share = (n_splits - 1) / n_splits * (1 - validation_fraction)
+    return float((share * n_plain + extra) / (share * n_overlap + extra))
 
 
 def cinc_final_model(kind: str) -> Path:

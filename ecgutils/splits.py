@@ -25,6 +25,8 @@ from ecgutils import metrics
 PARTS = ("train", "validation", "test")
 GROUPED = "grouped"
 RANDOM = "random"
+# Share of a fold's training part held out as validation (early stopping, thresholds).
+VALIDATION_FRACTION = 0.2
 
 
 class LeakageError(AssertionError):
@@ -106,7 +108,7 @@ def grouped_folds(
     y: Any,
     groups: Any,
     n_splits: int = 5,
-    validation_fraction: float = 0.2,
+    validation_fraction: float = VALIDATION_FRACTION,
     seed: int = 0,
 ) -> list[Fold]:
     """Cross-validation folds disjoint by patient, stratified by AF as far as patients allow.
@@ -159,7 +161,7 @@ def grouped_folds(
 def random_folds(
     y: Any,
     n_splits: int = 5,
-    validation_fraction: float = 0.2,
+    validation_fraction: float = VALIDATION_FRACTION,
     seed: int = 0,
 ) -> list[Fold]:
     """Cross-validation folds of shuffled windows, ignoring patients — the leaky split.

@@ -57,6 +57,12 @@ class TrainConfig:
         (σ = 0.05 of a z-scored window) during training only (1D inputs only).
     threshold : {"validation", "fixed"}
         Decision threshold: the one maximising F1 on the validation patients, or 0.5.
+    epoch_fraction : float
+        Share of the training windows each epoch trains on, in (0, 1]: a fresh seeded random
+        sample without replacement every epoch (1: every window). The leakage study's
+        overlapping-window splits use it to take as many steps per epoch as the split without
+        overlap (:func:`ecgutils.leakage.overlap_epoch_fraction`), so that only what the
+        batches hold differs between the splits, not how long the model trains.
     seed : int
     run_eagerly : bool
         Keras runs the model op by op instead of tracing it into graphs: the same arithmetic,
@@ -73,6 +79,7 @@ class TrainConfig:
     class_weight: bool = True
     augment: bool = False
     threshold: str = "validation"
+    epoch_fraction: float = 1.0
     seed: int = config.DEFAULT_SEED
     run_eagerly: bool = False
 
@@ -89,6 +96,8 @@ class TrainConfig:
                 f"epochs, batch_size and learning_rate must be positive; got {self.epochs}, "
                 f"{self.batch_size}, {self.learning_rate}"
             )
+        if not 0 < self.epoch_fraction <= 1:
+            raise ValueError(f"epoch_fraction must be in (0, 1]; got {self.epoch_fraction}")
 
 
 @dataclass
@@ -238,8 +247,9 @@ def fit(
         if initial_weights is not None:
             model.set_weights(initial_weights)
         trained = _with_augmentation(model, cfg) if cfg.augment else model
+        batches = _training_batches(X_train, y_train, cfg)
         trained.compile(
-            optimizer=_adam(cfg, y_train.size),
+            optimizer=_adam(cfg, batches.n_per_epoch),
             loss="binary_crossentropy",
             metrics=[keras.metrics.AUC(curve="PR", name="pr_auc"),
                      keras.metrics.AUC(name="auroc")],
@@ -253,7 +263,7 @@ def fit(
     )
     began = time.perf_counter()
     history = trained.fit(
-        _training_batches(X_train, y_train, cfg),
+        batches,
         validation_data=Batches(X_val, y_val, batch_size=PREDICT_BATCH),
         epochs=cfg.epochs, callbacks=[stopper], verbose=verbose, shuffle=False,
     ).history
@@ -272,7 +282,7 @@ def fit(
         best_epoch=best_epoch + 1,
         epochs_run=epochs_run,
         fit_s=fit_s,
-        train_windows_per_s=y_train.size * epochs_run / fit_s,
+        train_windows_per_s=batches.n_per_epoch * epochs_run / fit_s,
         threshold=float(threshold),
         validation={key: _plain(value) for key, value in validation.items()},
         validation_prob=prob_val,
@@ -313,13 +323,13 @@ def fit_classes(
     y_train, y_val, chosen, cfg = _start(y_train, y_val, np.int64, cfg)
     with chosen.scope():
         model = _build_seeded(build_model, cfg.seed)
-        model.compile(optimizer=_adam(cfg, y_train.size),
+        model.compile(optimizer=_adam(cfg, _per_epoch(cfg, y_train.size) or y_train.size),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                       run_eagerly=cfg.run_eagerly)
     stopper = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
                                             patience=cfg.patience, restore_best_weights=True)
     history = model.fit(Batches(X_train, y_train, batch_size=cfg.batch_size, shuffle=True,
-                                seed=cfg.seed),
+                                seed=cfg.seed, per_epoch=_per_epoch(cfg, y_train.size)),
                         validation_data=Batches(X_val, y_val, batch_size=PREDICT_BATCH),
                         epochs=cfg.epochs, callbacks=[stopper], verbose=verbose,
                         shuffle=False).history
@@ -441,15 +451,20 @@ class Batches(keras.utils.PyDataset):
     channel_axis : bool or set of names
         Add a trailing channel axis of 1 (Keras convolutions' ``(n, samples, 1)``) to every
         input (True) or to the named ones.
+    per_epoch : int, optional
+        With ``shuffle``, each epoch takes only this many rows: the first ones of its
+        permutation (a fresh sample without replacement every epoch). Default: every row.
     """
 
     def __init__(self, inputs: streams.Rows | np.ndarray | Mapping[str, streams.Rows | np.ndarray],
                  targets: np.ndarray | None = None, weights: np.ndarray | None = None,
                  batch_size: int = 64, shuffle: bool = False, seed: int = 0,
-                 channel_axis: bool | set[str] = True):
+                 channel_axis: bool | set[str] = True, per_epoch: int | None = None):
         super().__init__()
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if per_epoch is not None and (per_epoch < 1 or not shuffle):
+            raise ValueError(f"per_epoch must be at least 1 and needs shuffle; got {per_epoch}")
         self.named = isinstance(inputs, Mapping)
         self.inputs = ({name: streams.as_rows(x) for name, x in inputs.items()} if self.named
                        else {"": streams.as_rows(inputs)})
@@ -465,6 +480,7 @@ class Batches(keras.utils.PyDataset):
         self.batch_size, self.shuffle = int(batch_size), shuffle
         self.channel = (set(self.inputs) if channel_axis is True
                         else set(channel_axis or ()))
+        self.n_per_epoch = self.n if per_epoch is None else min(int(per_epoch), self.n)
         self.rng = np.random.default_rng(seed)
         self.order = np.arange(self.n)
         self.on_epoch_end()
@@ -472,7 +488,7 @@ class Batches(keras.utils.PyDataset):
     def on_epoch_end(self) -> None:
         """The next epoch's order of rows (Keras calls this after every epoch)."""
         if self.shuffle:
-            self.order = self.rng.permutation(self.n)
+            self.order = self.rng.permutation(self.n)[:self.n_per_epoch]
 
     def __len__(self) -> int:
         return int(np.ceil(len(self.order) / self.batch_size))
@@ -574,14 +590,21 @@ def _class_weights(y: np.ndarray) -> dict[int, float]:
 
 def _training_batches(X: np.ndarray | streams.Rows, y: np.ndarray, cfg: TrainConfig) -> Batches:
     """Shuffled batches of ``cfg.batch_size``, each window weighted by its class's weight
-    when ``cfg.class_weight`` (Keras's ``class_weight`` as per-window sample weights)."""
+    when ``cfg.class_weight`` (Keras's ``class_weight`` as per-window sample weights); each
+    epoch a fresh ``cfg.epoch_fraction`` of the windows."""
     from sklearn.utils.class_weight import compute_sample_weight
 
     weights = None
     if cfg.class_weight:
         labels = np.asarray(y).astype(int)
         weights = compute_sample_weight(_class_weights(labels), labels).astype(np.float32)
-    return Batches(X, y, weights, batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed)
+    return Batches(X, y, weights, batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed,
+                   per_epoch=_per_epoch(cfg, len(y)))
+
+
+def _per_epoch(cfg: TrainConfig, n: int) -> int | None:
+    """Rows per epoch of ``n`` training rows under ``cfg.epoch_fraction`` (None: all)."""
+    return max(1, round(cfg.epoch_fraction * n)) if cfg.epoch_fraction < 1 else None
 
 
 def _with_augmentation(model: keras.Model, cfg: TrainConfig) -> keras.Model:
@@ -714,6 +737,9 @@ def fit_detector(
     """
     if len(train_set) == 0 or len(val_set) == 0:
         raise ValueError(f"empty training ({len(train_set)}) or validation ({len(val_set)}) set")
+    if cfg.epoch_fraction != 1:
+        raise ValueError("fit_detector sizes its epochs with dcfg.crops; epoch_fraction must "
+                         f"be 1, got {cfg.epoch_fraction}")
     seed_all(cfg.seed)
     chosen, cfg = _on_devices(cfg)
     targets = (np.asarray(train_set.classes, dtype=np.int64) if dcfg.n_classes > 1
@@ -789,9 +815,9 @@ class _WindowFeed(Batches):
         _, self.group_index = np.unique(np.asarray(windows.groups).astype(str),
                                         return_inverse=True)
         self.n_groups = int(self.group_index.max()) + 1
-        self.n_per_epoch = self.n_groups if crops else len(windows)
         super().__init__({"ecg": windows.X, "rr": windows.R}, targets, weights, batch_size,
                          shuffle=True, seed=seed, channel_axis={"ecg"})
+        self.n_per_epoch = self.n_groups if crops else len(windows)
 
     def on_epoch_end(self) -> None:
         if not self.crops:

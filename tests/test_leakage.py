@@ -50,6 +50,23 @@ def test_random_split_puts_every_patient_on_both_sides(random_study):
     assert len(pd.read_csv(path)) == random_study.y.size
 
 
+def test_overlapping_folds_take_the_steps_of_folds_without_overlap():
+    # 5 folds, a fifth of each training part for validation: 0.64 of the windows train.
+    assert leakage.overlap_epoch_fraction(1000, 2000, 5) == pytest.approx(0.5)
+    # mitdb's CinC windows train in every fold on both sides: (640 + 500) / (1280 + 500).
+    assert leakage.overlap_epoch_fraction(1000, 2000, 5, extra=500) == pytest.approx(1140 / 1780)
+    assert leakage.overlap_epoch_fraction(1000, 1000, 5) == 1.0
+    with pytest.raises(ValueError, match="n_plain"):
+        leakage.overlap_epoch_fraction(2000, 1000, 5)
+
+
+def test_overlap_split_needs_the_windows_without_overlap(mitdb):
+    with pytest.raises(ValueError, match="plain_entry"):
+        leakage.leaky_study("cnn1d", "mitdb", mitdb, "random_overlap", ONE_EPOCH)
+    with pytest.raises(ValueError, match="plain_entry"):
+        leakage.leaky_study("cnn1d", "mitdb", mitdb, "random", ONE_EPOCH, plain_entry=mitdb)
+
+
 def test_unknown_split_names_fail(mitdb):
     with pytest.raises(UnknownNameError, match="grouped"):
         leakage.leaky_study("cnn1d", "mitdb", mitdb, "grouped", ONE_EPOCH)

@@ -1,4 +1,5 @@
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -169,6 +170,39 @@ def test_batches_cover_every_row_once_per_epoch_in_a_new_seeded_order():
                                   first)
     with pytest.raises(ValueError, match="differ in rows"):
         train.Batches(X, y[:10])
+
+
+def test_a_share_of_the_rows_per_epoch_is_a_new_sample_each_epoch():
+    X = np.arange(50, dtype=np.float32)[:, None]
+    feed = train.Batches(X, np.zeros(50), batch_size=8, shuffle=True, seed=4, per_epoch=20)
+    assert feed.n_per_epoch == 20 and len(feed) == 3
+
+    def epoch():
+        return np.concatenate([feed[i][0][:, 0, 0] for i in range(len(feed))]).astype(int)
+
+    first = epoch()
+    feed.on_epoch_end()
+    second = epoch()
+    assert len(set(first)) == len(first) == 20 and len(set(second)) == 20  # no row twice
+    assert set(first) != set(second)
+    again = train.Batches(X, np.zeros(50), batch_size=8, shuffle=True, seed=4, per_epoch=20)
+    np.testing.assert_array_equal(
+        np.concatenate([again[i][0][:, 0, 0] for i in range(3)]).astype(int), first)
+    with pytest.raises(ValueError, match="per_epoch"):
+        train.Batches(X, np.zeros(50), per_epoch=20)  # a share needs shuffling
+
+
+def test_epoch_fraction_sets_the_steps_of_a_fit(small_windows):
+    X, y, _ = small_windows
+    cfg = train.TrainConfig(epochs=2, batch_size=8, patience=2, epoch_fraction=0.5)
+    half = train.fit(_tiny, X[:40], y[:40], X[40:], y[40:], cfg)
+    whole = train.fit(_tiny, X[:40], y[:40], X[40:], y[40:], replace(cfg, epoch_fraction=1.0))
+    # The optimizer counts its steps: 3 batches of the 20 sampled windows per epoch, not 5.
+    assert int(half.model.optimizer.iterations) == 3 * half.epochs_run
+    assert int(whole.model.optimizer.iterations) == 5 * whole.epochs_run
+    for fraction in (0.0, 1.5):
+        with pytest.raises(ValueError, match="epoch_fraction"):
+            train.TrainConfig(epoch_fraction=fraction)
 
 
 def test_folds_run_as_dask_jobs_are_reproducible_and_learn_what_they_learn_here(small_windows):
