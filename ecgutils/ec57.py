@@ -199,20 +199,8 @@ def compare(
         Overlapping or reversed intervals, intervals past the record end, a window outside
         the record, or a non-boolean option.
     """
-    _check_flags(exclude_reference_afl=exclude_reference_afl, epicmp_quirks=epicmp_quirks)
-    window = _window(record_end_s, start_s, end_s)
-    reference = _checked_intervals(reference, "reference", record_end_s)
-    test = _checked_intervals(test, "test", record_end_s)
-
-    ref_af = _clip(_runs(reference, AF), window, epicmp_quirks)
-    ref_afl = _clip(_runs(reference, AFL), window, epicmp_quirks) if exclude_reference_afl else []
-    test_af = _clip(_runs(test, AF), window, epicmp_quirks)
-
-    counted = [
-        episode
-        for episode in test_af
-        if not any(flutter[0] <= episode[0] and episode[1] <= flutter[1] for flutter in ref_afl)
-    ]
+    ref_af, ref_afl, test_af, counted = _episodes(
+        reference, test, record_end_s, start_s, end_s, exclude_reference_afl, epicmp_quirks)
     test_af_s = sum(end - start for start, end in counted)
     in_afl_s = 0.0
     for episode in counted:
@@ -239,6 +227,79 @@ def compare(
         test_af_in_ref_afl_s=float(in_afl_s),
         exclude_reference_afl=bool(exclude_reference_afl),
     )
+
+
+def reference_episodes(
+    reference: Sequence[Interval],
+    test: Sequence[Interval],
+    record_end_s: float,
+    *,
+    start_s: float = DEFAULT_START_S,
+    end_s: float | None = None,
+    exclude_reference_afl: bool = False,
+    epicmp_quirks: bool = False,
+    record: str = "",
+) -> pd.DataFrame:
+    """Each reference AF episode of one record, as :func:`compare` scores it: one row per
+    episode (``record, start_s, end_s, duration_s, detected``), clipped to the comparison
+    window; ``detected`` sums to :attr:`RecordScore.ref_episodes_detected`. Arguments and
+    errors as for :func:`compare`."""
+    ref_af, _, _, counted = _episodes(
+        reference, test, record_end_s, start_s, end_s, exclude_reference_afl, epicmp_quirks)
+    return pd.DataFrame({
+        "record": pd.Series([str(record)] * len(ref_af), dtype=str),
+        "start_s": pd.Series([start for start, _ in ref_af], dtype=float),
+        "end_s": pd.Series([end for _, end in ref_af], dtype=float),
+        "duration_s": pd.Series([end - start for start, end in ref_af], dtype=float),
+        "detected": pd.Series([any(_overlap(episode, other) > 0 for other in counted)
+                               for episode in ref_af], dtype=bool),
+    })
+
+
+def detected_by_duration(episodes: pd.DataFrame,
+                         edges_s: Sequence[float] = (0.0, 10.0, 20.0, 60.0, math.inf)
+                         ) -> pd.DataFrame:
+    """Episode sensitivity by reference episode length: :func:`reference_episodes` rows
+    (of any number of records) binned by ``duration_s`` into ``[edges_s[i], edges_s[i+1])``,
+    with a last row over all episodes. Shows whether the episodes missed are the short ones
+    a windowed detector cannot resolve."""
+    edges = [float(edge) for edge in edges_s]
+    if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:], strict=False)):
+        raise ValueError(f"edges_s must rise and hold at least two edges; got {edges_s}")
+    rows = []
+    for low, high in zip(edges, edges[1:], strict=False):
+        inside = episodes[(episodes["duration_s"] >= low) & (episodes["duration_s"] < high)]
+        label = f"{low:g}–{high:g} s" if math.isfinite(high) else f"≥ {low:g} s"
+        rows.append(_detected_row(label, inside))
+    rows.append(_detected_row("all", episodes))
+    return pd.DataFrame(rows)
+
+
+def _detected_row(label: str, episodes: pd.DataFrame) -> dict[str, object]:
+    return {"reference episode length": label, "episodes": len(episodes),
+            "detected": int(episodes["detected"].sum()),
+            "episode_se": _ratio(episodes["detected"].sum(), len(episodes)),
+            "records": ", ".join(sorted(set(episodes["record"]))[:8])}
+
+
+def _episodes(reference: Sequence[Interval], test: Sequence[Interval], record_end_s: float,
+              start_s: float, end_s: float | None, exclude_reference_afl: bool,
+              epicmp_quirks: bool) -> tuple[list[tuple[float, float]], ...]:
+    """The checked, clipped AF runs of one record: reference AF, reference AFL (when
+    excluded), test AF, and the test AF episodes counted (not wholly inside reference AFL)."""
+    _check_flags(exclude_reference_afl=exclude_reference_afl, epicmp_quirks=epicmp_quirks)
+    window = _window(record_end_s, start_s, end_s)
+    reference = _checked_intervals(reference, "reference", record_end_s)
+    test = _checked_intervals(test, "test", record_end_s)
+    ref_af = _clip(_runs(reference, AF), window, epicmp_quirks)
+    ref_afl = _clip(_runs(reference, AFL), window, epicmp_quirks) if exclude_reference_afl else []
+    test_af = _clip(_runs(test, AF), window, epicmp_quirks)
+    counted = [
+        episode
+        for episode in test_af
+        if not any(flutter[0] <= episode[0] and episode[1] <= flutter[1] for flutter in ref_afl)
+    ]
+    return ref_af, ref_afl, test_af, counted
 
 
 def compare_files(

@@ -63,6 +63,9 @@ class ExternalResult:
     evaluation: dict[str, Any] = field(default_factory=dict)
     ec57_scores: list[ec57.RecordScore] = field(default_factory=list)
     per_record: pd.DataFrame | None = None
+    # Each reference AF episode of a long-record scan and whether it was detected
+    # (ec57.reference_episodes): which episodes the EC57 episode Se misses.
+    reference_episodes: pd.DataFrame | None = None
 
     @property
     def prefix(self) -> str:
@@ -93,7 +96,7 @@ def scan_long_records(shipped: bundle.Bundle, dataset: str = "mitdb",
     root = datasets.ensure_local(dataset, data_dir)
     names = list(names if names is not None else ds.records)
     s = shipped.settings
-    rows, per_record, scores = [], [], []
+    rows, per_record, scores, episodes = [], [], [], []
     for name in progress(names, f"{train} -> {dataset}"):
         rec = records.read_path(root / name, annotator=ds.annotator)
         result = detect.analyse(rec, shipped)
@@ -103,15 +106,17 @@ def scan_long_records(shipped: bundle.Bundle, dataset: str = "mitdb",
                                   "prob": result.prob[grid], "start_s": result.starts_s[grid],
                                   "rhythm": rhythm.labels_at(rec.rhythm, centre, "?")}))
         reference, _ = ec57.read_rhythm(name, ds.annotator, root)
-        score = ec57.compare(reference, result.episodes, rec.duration_s, record=name)
-        scores.append(score)
+        scores.append(ec57.compare(reference, result.episodes, rec.duration_s, record=name))
+        episodes.append(ec57.reference_episodes(reference, result.episodes, rec.duration_s,
+                                                record=name))
         per_record.append({"record": name, "record_prob": result.record_prob,
                            "af_burden": result.af_burden, "n_episodes": len(result.episodes),
                            "episodes": [(e.start_s, e.end_s) for e in result.episodes],
                            "realtime_factor": result.realtime_factor})
     table = pd.concat(rows, ignore_index=True)
     out = ExternalResult(train, dataset, model, table, s.threshold, ec57_scores=scores,
-                         per_record=pd.DataFrame(per_record))
+                         per_record=pd.DataFrame(per_record),
+                         reference_episodes=pd.concat(episodes, ignore_index=True))
     out.evaluation = metrics.evaluate(table["y"], table["prob"], table["group"],
                                       threshold=s.threshold, n_boot=n_boot, seed=seed)
     return out
@@ -130,6 +135,18 @@ def scored_windows(rec: records.Record, starts_s: np.ndarray, window_s: float
                                    windows.LabelPolicy())
     y = labels["y"].to_numpy()
     return np.isclose(np.mod(starts_s, 20.0), 0.0) & (y >= 0), y
+
+
+def episodes_by_length(results: dict[str, ExternalResult]) -> pd.DataFrame:
+    """EC57 episode sensitivity by reference episode length (:func:`ecgutils.ec57.
+    detected_by_duration`) for every long-record scan in ``results``, one block per
+    direction and model (empty when none was scanned)."""
+    tables = [ec57.detected_by_duration(result.reference_episodes).assign(model=name)
+              for name, result in results.items() if result.reference_episodes is not None]
+    if not tables:
+        return pd.DataFrame()
+    table = pd.concat(tables, ignore_index=True)
+    return table[["model", *[column for column in table if column != "model"]]]
 
 
 def false_af_by_rhythm(result: ExternalResult) -> pd.DataFrame:

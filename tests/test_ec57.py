@@ -79,6 +79,39 @@ def test_hand_made_case_gives_the_paper_answer_in_both_variants(name, variant):
     assert score.exclude_reference_afl is exclude
 
 
+@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("name", list(HAND_CASES))
+def test_reference_episodes_detected_add_up_to_the_score(name, variant):
+    reference, test, options, _, _ = HAND_CASES[name]
+    options = {**options, "exclude_reference_afl": VARIANTS[variant]}
+    score = ec57.compare(reference, test, END_S, record=name, **options)
+    episodes = ec57.reference_episodes(reference, test, END_S, record=name, **options)
+    assert len(episodes) == score.ref_episodes
+    assert episodes["detected"].sum() == score.ref_episodes_detected
+    assert episodes["duration_s"].sum() == pytest.approx(score.ref_af_s)
+    assert (episodes["record"] == name).all()
+
+
+def test_episode_sensitivity_by_length_bins_the_episodes():
+    # From 300 s: AF episodes of 5 s (missed), 15 s (found), 30 s (missed) and 100 s (found).
+    reference = [normal(0, 400), af(400, 405), normal(405, 500), af(500, 515),
+                 normal(515, 600), af(600, 630), normal(630, 700), af(700, 800),
+                 normal(800, END_S)]
+    test = [normal(0, 510), af(510, 520), normal(520, 750), af(750, 760), normal(760, END_S)]
+    episodes = ec57.reference_episodes(reference, test, END_S, record="x")
+    assert list(episodes["duration_s"]) == [5, 15, 30, 100]
+    assert list(episodes["detected"]) == [False, True, False, True]
+    table = ec57.detected_by_duration(episodes)
+    assert list(table["episodes"]) == [1, 1, 1, 1, 4]
+    assert list(table["detected"]) == [0, 1, 0, 1, 2]
+    assert list(table["reference episode length"]) == ["0–10 s", "10–20 s", "20–60 s",
+                                                       "≥ 60 s", "all"]
+    assert table["episode_se"].iloc[-1] == 0.5
+    assert math.isnan(ec57.detected_by_duration(episodes, (200, 300))["episode_se"].iloc[0])
+    with pytest.raises(ValueError, match="edges_s"):
+        ec57.detected_by_duration(episodes, (20, 10))
+
+
 def test_the_default_is_no_exclusions_and_each_score_names_its_variant():
     reference, test, _, _, _ = HAND_CASES["afl_inside_af_is_excluded"]
     default = ec57.compare(reference, test, END_S)

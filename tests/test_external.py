@@ -56,6 +56,13 @@ def test_scan_long_records_scores_grid_windows_and_episodes(tiny_bundle, mitdb_r
     assert keys["cinc2017_to_mitdb.detector.external.threshold"] == 0.5
     assert "cinc2017_to_mitdb.detector.ec57.episode_se" in keys
     assert result.evaluation["n_patients"] == 2
+    # Every reference episode once, detected as often as the EC57 scores say.
+    episodes = result.reference_episodes
+    assert len(episodes) == sum(s.ref_episodes for s in result.ec57_scores)
+    assert episodes["detected"].sum() == sum(s.ref_episodes_detected for s in result.ec57_scores)
+    by_length = external.episodes_by_length({"cinc2017_to_mitdb.detector": result})
+    assert by_length["episodes"].iloc[-1] == len(episodes)
+    assert (by_length["model"] == "cinc2017_to_mitdb.detector").all()
 
 
 def test_in_database_numbers_come_from_the_models_own_notebook_or_the_carried_summary(tmp_path):
