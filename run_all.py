@@ -709,6 +709,7 @@ def write_summary(profile: str, jobs: list[Job], folder: Path | None = None,
         body = levers.read_text().split("\n", 1)[1].strip()
         tables[LEVERS_TITLE] = body
     summary["tables"] = tables
+    summary["targets"] = _targets(summary["metrics"], config.published_dir() / "benchmarks.json")
     if unattributed and (unattributed["metrics"] or unattributed["tables"]):
         summary["unattributed"] = {"source": unattributed["source"],
                                    "metrics": sorted(unattributed["metrics"]),
@@ -717,6 +718,15 @@ def write_summary(profile: str, jobs: list[Job], folder: Path | None = None,
     atomic_write_json(path, summary)
     atomic_write_text(path.with_suffix(".md"), _markdown(summary, tables))
     return path
+
+
+def _targets(metrics: dict[str, Any], bench_path: Path) -> list[dict[str, Any]]:
+    """The issues' targets met or missed (:mod:`ecgutils.targets`): from the summary's metrics
+    and, where ``make bench`` has written it, ``reports/benchmarks.json``."""
+    from ecgutils import targets
+
+    bench = json.loads(bench_path.read_text()).get("keys") if bench_path.is_file() else None
+    return targets.target_table(metrics, bench).to_dict("records")
 
 
 def _shown_path(folder: Path) -> str:
@@ -757,6 +767,17 @@ def _markdown(summary: dict[str, Any], tables: dict[str, str] | None = None) -> 
                   "table(s) that no notebook of this run exported again; they keep their "
                   "earlier values until a whole run replaces them."]
     lines += _headline_table(summary["metrics"])
+    if summary.get("targets"):
+        import pandas as pd
+
+        from ecgutils import reporting
+
+        lines += ["", "## Against the issues' targets", "",
+                  "Each target beside every model that exports its keys (`ecgutils.targets`): "
+                  "`release` is the shipped feature detector, `features_gb` its recipe in 03c's "
+                  "folds, `detector` 03b's waveform + RR CNN; the cost rows (issue 13) come from "
+                  "`reports/benchmarks.json` (`make bench`), the rest from this summary.", "",
+                  reporting.markdown_table(pd.DataFrame(summary["targets"])).rstrip("\n")]
     for title, text in (tables or {}).items():
         lines += ["", f"## {title}", "", text]
     lines += ["", "All exported metrics:", "", "| metric | value |", "|---|---:|"]

@@ -246,7 +246,8 @@ def test_smoke_profile_runs_every_notebook_and_writes_the_summary(reports, mitdb
         ).strip()
     summary = json.loads((folder / "summary.json").read_text())
     assert set(summary) == {"profile", "run_id", "reports_dir", "git_commit", "generated_at",
-                            "python", "tensorflow", "notebooks", "metrics", "tables", "elapsed"}
+                            "python", "tensorflow", "notebooks", "metrics", "tables", "elapsed",
+                            "targets"}
     assert summary["elapsed"]["notebooks_at_once"] == 2
     assert len(summary["elapsed"]["notebooks"]) == len(summary["notebooks"])
     assert not (reports / "summary.json").exists()  # only the default profile's is published
@@ -557,3 +558,20 @@ def test_an_older_committed_summary_is_carried_as_one_unattributed_block(
     again = json.loads((reports / "summary.json").read_text())
     assert again["unattributed"] == summary["unattributed"]
     assert again["metrics"] == summary["metrics"]
+
+
+def test_the_summary_scores_the_issues_targets_from_its_metrics_and_the_benchmarks(reports,
+                                                                                  tmp_path):
+    reports.mkdir(exist_ok=True)
+    job = run_all.Job(tmp_path / "03b_detector.ipynb", {}, status="ok", wall_s=1.0,
+                      metrics={"cinc2017.detector.grouped.f1": 0.9})
+    path = run_all.write_summary("smoke", [job])
+    text = path.with_suffix(".md").read_text()
+    assert "## Against the issues' targets" in text
+    assert ("| 10 | CinC 2017 record-level AF F1, record-grouped out of fold | detector | 0.9 "
+            "| ≥ 0.85 | yes |") in text
+    assert "scanner, × real time" not in text  # no reports/benchmarks.json yet
+    (reports / "benchmarks.json").write_text(json.dumps(
+        {"keys": {"scanner.detector.realtime_factor": 4000.0}}))
+    summary = json.loads(run_all.write_summary("smoke", [job]).read_text())
+    assert summary["targets"][-1]["measured"] == "4,000" and summary["targets"][-1]["met"] == "no"
