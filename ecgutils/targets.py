@@ -18,7 +18,8 @@ from typing import Any
 
 import pandas as pd
 
-EC57_FIELDS = ("episode_se", "episode_ppv", "duration_se", "duration_ppv")
+from ecgutils.ec57 import RATES
+
 COLUMNS = ("issue", "target", "model", "measured", "goal", "met")
 
 
@@ -52,7 +53,7 @@ class Target:
 
 
 def _ec57(prefix: str) -> tuple[str, ...]:
-    return tuple(f"{prefix}.ec57.{field}" for field in EC57_FIELDS)
+    return tuple(f"{prefix}.ec57.{field}" for field in RATES)
 
 
 CINC_F1 = "CinC 2017 record-level AF F1, record-grouped out of fold"
