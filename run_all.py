@@ -39,6 +39,7 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -385,7 +386,7 @@ def _summarise(profile: str, jobs: list[Job], run: Any) -> Path:
     """The run's summary: its jobs, the results carried in its folder from the run it started
     from, and the steps' latest results."""
     with _run_folder(run):
-        carried = earlier_jobs(profile, jobs, run.path)
+        carried = earlier_jobs(profile, jobs, run.path, run.record.get("notebooks", []))
         from_summary, unattributed = committed_jobs(
             run.path, {job.name for job in carried + jobs})
         return write_summary(profile, sorted(carried + from_summary + jobs,
@@ -562,12 +563,16 @@ def keep_checked_outputs(executed: Path, source: Path) -> None:
     print(f"    kept checked outputs in {source.relative_to(ROOT)}")
 
 
-def earlier_jobs(profile: str, jobs: list[Job], folder: Path) -> list[Job]:
+def earlier_jobs(profile: str, jobs: list[Job], folder: Path,
+                 own: Sequence[str] = ()) -> list[Job]:
     """The results in a run folder of notebooks not run now (copied there from the earlier run
     the run started from), and the steps' latest results (``make model``, the scanner
     benchmark: their records in the published folder), each marked with its commit.
 
-    Only records of ``profile`` that ended ok are carried.
+    ``own``: the notebooks the run in ``folder`` executed itself (its ``run.json``
+    ``notebooks``); when its summary is rebuilt (``--summary-only``) they keep the status
+    ``ok`` rather than reading as an earlier run's. Only records of ``profile`` that ended ok
+    are carried.
     """
     from ecgutils import config, reporting
 
@@ -586,7 +591,9 @@ def earlier_jobs(profile: str, jobs: list[Job], folder: Path) -> list[Job]:
                 or entry.get("status", "").split(" ")[0] != "ok" or not source.is_file():
             continue
         commit = entry.get("commit", "?")
-        carried.append(Job(source, {}, status=f"ok (earlier run, commit {commit})",
+        ran_here = where == folder and name in own
+        carried.append(Job(source, {}, status="ok" if ran_here else
+                           f"ok (earlier run, commit {commit})",
                            wall_s=entry.get("wall_s", 0.0),
                            metrics=reporting.load_metrics(name, where),
                            tables=reporting.load_tables(name, where), commit=commit))
