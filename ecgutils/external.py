@@ -18,8 +18,10 @@ Nothing crosses: a test checks that the two sides share no record.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,7 @@ from ecgutils import (
     detect,
     detector_study,
     ec57,
+    episodes,
     feature_model,
     features,
     metrics,
@@ -49,6 +52,18 @@ from ecgutils import (
 from ecgutils.progress import progress
 
 HEADLINE = detector_study.HEADLINE
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """One long record as a scan saw it: every window's start (s) and probability, the
+    record's length (s) and its reference rhythm as EC57 reads it
+    (:func:`ecgutils.ec57.read_rhythm`)."""
+
+    starts_s: np.ndarray
+    prob: np.ndarray
+    duration_s: float
+    reference: list[rhythm.Interval]
 
 
 @dataclass
@@ -66,6 +81,11 @@ class ExternalResult:
     # Each reference AF episode of a long-record scan and whether it was detected
     # (ec57.reference_episodes): which episodes the EC57 episode Se misses.
     reference_episodes: pd.DataFrame | None = None
+    # Each long record as the scan saw it (every window's probability, its reference rhythm):
+    # what episode_operating_curve re-reads at other episode settings.
+    timelines: dict[str, Timeline] = field(default_factory=dict)
+    # The bundle's window and step (s) and episode settings that made ec57_scores.
+    episode_setup: tuple[float, float, episodes.EpisodeParams] | None = None
 
     @property
     def prefix(self) -> str:
@@ -96,7 +116,7 @@ def scan_long_records(shipped: bundle.Bundle, dataset: str = "mitdb",
     root = datasets.ensure_local(dataset, data_dir)
     names = list(names if names is not None else ds.records)
     s = shipped.settings
-    rows, per_record, scores, episodes = [], [], [], []
+    rows, per_record, scores, found, timelines = [], [], [], [], {}
     for name in progress(names, f"{train} -> {dataset}"):
         rec = records.read_path(root / name, annotator=ds.annotator)
         result = detect.analyse(rec, shipped)
@@ -106,8 +126,9 @@ def scan_long_records(shipped: bundle.Bundle, dataset: str = "mitdb",
                                   "prob": result.prob[grid], "start_s": result.starts_s[grid],
                                   "rhythm": rhythm.labels_at(rec.rhythm, centre, "?")}))
         reference, _ = ec57.read_rhythm(name, ds.annotator, root)
+        timelines[name] = Timeline(result.starts_s, result.prob, rec.duration_s, reference)
         scores.append(ec57.compare(reference, result.episodes, rec.duration_s, record=name))
-        episodes.append(ec57.reference_episodes(reference, result.episodes, rec.duration_s,
+        found.append(ec57.reference_episodes(reference, result.episodes, rec.duration_s,
                                                 record=name))
         per_record.append({"record": name, "record_prob": result.record_prob,
                            "af_burden": result.af_burden, "n_episodes": len(result.episodes),
@@ -116,7 +137,9 @@ def scan_long_records(shipped: bundle.Bundle, dataset: str = "mitdb",
     table = pd.concat(rows, ignore_index=True)
     out = ExternalResult(train, dataset, model, table, s.threshold, ec57_scores=scores,
                          per_record=pd.DataFrame(per_record),
-                         reference_episodes=pd.concat(episodes, ignore_index=True))
+                         reference_episodes=pd.concat(found, ignore_index=True),
+                         timelines=timelines,
+                         episode_setup=(s.window_s, s.step_s, s.episode_params()))
     out.evaluation = metrics.evaluate(table["y"], table["prob"], table["group"],
                                       threshold=s.threshold, n_boot=n_boot, seed=seed)
     return out
@@ -147,6 +170,60 @@ def episodes_by_length(results: dict[str, ExternalResult]) -> pd.DataFrame:
         return pd.DataFrame()
     table = pd.concat(tables, ignore_index=True)
     return table[["model", *[column for column in table if column != "model"]]]
+
+
+# The post-hoc grid of episode_operating_curve: on-thresholds and minimum episode lengths (s).
+POSTHOC_THRESHOLDS = tuple(round(0.05 * k, 2) for k in range(1, 20))
+POSTHOC_MIN_EPISODE_S = (0.0, 10.0, 30.0)
+
+
+def episode_operating_curve(result: ExternalResult,
+                            thresholds: Sequence[float] = POSTHOC_THRESHOLDS,
+                            minima_s: Sequence[float] = POSTHOC_MIN_EPISODE_S) -> pd.DataFrame:
+    """Post hoc, on the test database: the gross EC57 rates of a long-record scan's window
+    probabilities turned into episodes at every on-threshold × minimum episode length of the
+    grid (hysteresis and merging as the bundle's). A diagnostic of what these probabilities
+    *could* give at other operating points — how much episode +P a higher episode Se costs —
+    never a choice: the bundle's own settings (its ``ec57_scores``) stay the reported result.
+
+    Returns
+    -------
+    DataFrame
+        One row per grid point: ``model`` (the result's prefix), ``on_threshold``,
+        ``min_episode_s``, ``episode_se``, ``episode_ppv``, ``duration_se``, ``duration_ppv``.
+    """
+    if not result.timelines or result.episode_setup is None:
+        raise ValueError(f"{result.prefix}: no long-record timelines (scan_long_records "
+                         f"makes them)")
+    window_s, step_s, params = result.episode_setup
+    rows = []
+    for minimum in minima_s:
+        for on in thresholds:
+            varied = dataclasses.replace(params, on_threshold=float(on),
+                                         min_episode_s=float(minimum))
+            scores = [ec57.compare(t.reference, episodes.detect(
+                t.starts_s, t.prob, on, window_s, step_s, t.duration_s, varied),
+                t.duration_s, record=name) for name, t in sorted(result.timelines.items())]
+            rows.append({"model": result.prefix, "on_threshold": float(on),
+                         "min_episode_s": float(minimum), **ec57.gross(scores)})
+    return pd.DataFrame(rows)
+
+
+def best_ppv_at_se(curve: pd.DataFrame, se: float = 0.90) -> pd.DataFrame:
+    """Per model of an :func:`episode_operating_curve`, the grid point with the highest gross
+    episode +P among those whose gross episode Se is at least ``se`` (``reached`` True); where
+    no point reaches it, the one with the highest episode Se, then +P (``reached`` False).
+    Post hoc on the test database, like the curve: the best any setting could do, not a
+    setting to use."""
+    rows = []
+    for model, part in curve.groupby("model", sort=False):
+        above = part[part["episode_se"] >= se]
+        reached = len(above) > 0
+        pool = above if reached else part
+        order = ["episode_ppv", "episode_se"] if reached else ["episode_se", "episode_ppv"]
+        best = pool.sort_values(order, ascending=False, kind="stable").iloc[0]
+        rows.append({**best.to_dict(), "model": model, "se_goal": se, "reached": reached})
+    return pd.DataFrame(rows)
 
 
 def false_af_by_rhythm(result: ExternalResult) -> pd.DataFrame:

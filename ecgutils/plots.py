@@ -700,3 +700,33 @@ def snr_curves(results: pd.DataFrame, name: str, metric: str = "f1") -> plt.Figu
     axes[0][-1].legend(fontsize=8)
     fig.tight_layout()
     return save_figure(fig, name)
+
+
+def episode_operating_curves(curve: pd.DataFrame, shipped: Mapping[str, Mapping[str, float]],
+                             name: str, se_goal: float = 0.90) -> plt.Figure:
+    """Gross EC57 episode +P against episode Se, one panel per model of an
+    :func:`ecgutils.external.episode_operating_curve`, one line per minimum episode length
+    (points: on-thresholds); ``shipped[model]``'s ``episode_se``/``episode_ppv`` (the bundle's
+    own settings) as a star, ``se_goal`` as a dotted line."""
+    models = list(dict.fromkeys(curve["model"]))
+    if not models:
+        raise ValueError("no operating curve to draw")
+    minima = sorted(curve["min_episode_s"].unique())
+    colours = dict(zip(minima, sns.color_palette("colorblind", len(minima)), strict=True))
+    fig, axes = plt.subplots(1, len(models), figsize=(4.5 * len(models), 3.6), sharey=True,
+                             squeeze=False)
+    for ax, model in zip(axes[0], models, strict=True):
+        for minimum in minima:
+            part = curve[(curve["model"] == model) & (curve["min_episode_s"] == minimum)]
+            part = part.sort_values("on_threshold")
+            ax.plot(part["episode_se"], part["episode_ppv"], marker=".", color=colours[minimum],
+                    label=f"min {minimum:g} s")
+        if model in shipped:
+            ax.plot(shipped[model]["episode_se"], shipped[model]["episode_ppv"], marker="*",
+                    ms=14, color="black", ls="none", label="shipped settings")
+        ax.axvline(se_goal, color="grey", ls=":", lw=1)
+        ax.set(title=model, xlabel="gross episode Se", xlim=(0, 1.02), ylim=(0, 1.02))
+    axes[0][0].set_ylabel("gross episode +P")
+    axes[0][-1].legend(fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, name)

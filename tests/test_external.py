@@ -3,12 +3,26 @@ and a CinC-trained bundle is scored on mitdb windows and EC57 episodes."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from ecgutils import beats, bundle, external, models, release, reporting, splits, train
+from ecgutils import (
+    beats,
+    bundle,
+    ec57,
+    episodes,
+    external,
+    models,
+    release,
+    reporting,
+    rhythm,
+    splits,
+    train,
+)
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +77,68 @@ def test_scan_long_records_scores_grid_windows_and_episodes(tiny_bundle, mitdb_r
     by_length = external.episodes_by_length({"cinc2017_to_mitdb.detector": result})
     assert by_length["episodes"].iloc[-1] == len(episodes)
     assert (by_length["model"] == "cinc2017_to_mitdb.detector").all()
+    # The post-hoc curve re-reads the scan's own probabilities: at the bundle's settings it
+    # gives the bundle's EC57 rates; at an on-threshold below every window's probability
+    # the whole stretch the windows cover is one AF episode, so every reference episode is
+    # found (and all AF time but the last seconds of a record, past its last whole window).
+    window_s, step_s, params = result.episode_setup
+    assert set(result.timelines) == {"201", "203"}
+    own = external.episode_operating_curve(result, (result.threshold,), (params.min_episode_s,))
+    np.testing.assert_equal(own.iloc[0][list(ec57.RATES)].to_numpy(dtype=float),
+                            np.array(list(ec57.gross(result.ec57_scores).values())))
+    lowest = min(float(t.prob.min()) for t in result.timelines.values())
+    everything = external.episode_operating_curve(result, (lowest * 0.99,), (0.0,))
+    assert everything["episode_se"].iloc[0] == 1.0
+    assert 0.99 < everything["duration_se"].iloc[0] <= 1.0
+
+
+def _hand_made_scan() -> external.ExternalResult:
+    # One 600-s record, windows of 20 s every 10 s; reference AF at 320-360 s and 400-405 s.
+    # Window probabilities: 0.9 for the windows inside the long episode, 0.7 for the window
+    # over the short one, 0.5 for one window in sinus rhythm (a false bump), 0.1 elsewhere;
+    # slot means (two windows cover each 10-s slot): 320-360 s at 0.5/0.9/0.9/0.5, 390-410 s
+    # at 0.4, 500-520 s at 0.3.
+    starts = np.arange(0.0, 590.0, 10.0)
+    prob = np.full(starts.size, 0.1)
+    prob[np.isin(starts, [320, 330, 340])] = 0.9
+    prob[starts == 390] = 0.7
+    prob[starts == 500] = 0.5
+    reference = [rhythm.Interval("(N", 0, 320), rhythm.Interval(rhythm.AF, 320, 360),
+                 rhythm.Interval("(N", 360, 400), rhythm.Interval(rhythm.AF, 400, 405),
+                 rhythm.Interval("(N", 405, 600)]
+    return external.ExternalResult(
+        "cinc2017", "mitdb", "toy", pd.DataFrame(), 0.5,
+        timelines={"r1": external.Timeline(starts, prob, 600.0, reference)},
+        episode_setup=(20.0, 10.0, episodes.EpisodeParams(hysteresis=0.0)))
+
+
+def test_episode_operating_curve_trades_episode_ppv_for_se_on_a_hand_made_record():
+    curve = external.episode_operating_curve(_hand_made_scan(), (0.95, 0.6, 0.45, 0.35, 0.25),
+                                             (0.0, 30.0))
+    assert len(curve) == 10 and (curve["model"] == "cinc2017_to_mitdb.toy").all()
+    at = curve.set_index(["min_episode_s", "on_threshold"])
+    # (episode Se, episode +P) worked by hand from the slot means above.
+    expected = {(0.0, 0.6): (0.5, 1.0), (0.0, 0.45): (0.5, 1.0), (0.0, 0.35): (1.0, 1.0),
+                (0.0, 0.25): (1.0, 2 / 3), (30.0, 0.6): (0.0, np.nan),
+                (30.0, 0.45): (0.5, 1.0), (30.0, 0.35): (0.5, 1.0), (30.0, 0.25): (0.5, 1.0),
+                (0.0, 0.95): (0.0, np.nan), (30.0, 0.95): (0.0, np.nan)}
+    for point, (se, ppv) in expected.items():
+        np.testing.assert_allclose(at.loc[point, ["episode_se", "episode_ppv"]].to_numpy(
+            dtype=float), [se, ppv], err_msg=str(point))
+    # 320-360 s found exactly at 0.45: 40 of the 45 reference AF seconds, no false AF time.
+    np.testing.assert_allclose(at.loc[(0.0, 0.45), ["duration_se", "duration_ppv"]].to_numpy(
+        dtype=float), [40 / 45, 1.0])
+    best = external.best_ppv_at_se(curve, 0.9).iloc[0]
+    assert bool(best["reached"]) and (best["on_threshold"], best["min_episode_s"]) == (0.35, 0.0)
+    missed = external.best_ppv_at_se(curve[curve["min_episode_s"] == 30.0], 0.9).iloc[0]
+    assert not bool(missed["reached"]) and missed["episode_se"] == 0.5
+    assert missed["episode_ppv"] == 1.0
+
+
+def test_episode_operating_curve_needs_a_long_record_scan():
+    scan = _hand_made_scan()
+    with pytest.raises(ValueError, match="no long-record timelines"):
+        external.episode_operating_curve(dataclasses.replace(scan, timelines={}))
 
 
 def test_in_database_numbers_come_from_the_models_own_notebook_or_the_carried_summary(tmp_path):
