@@ -174,7 +174,7 @@ def episodes_by_length(results: dict[str, ExternalResult]) -> pd.DataFrame:
 
 # The post-hoc grid of episode_operating_curve: on-thresholds and minimum episode lengths (s).
 POSTHOC_THRESHOLDS = tuple(round(0.05 * k, 2) for k in range(1, 20))
-POSTHOC_MIN_EPISODE_S = (0.0, 10.0, 30.0)
+POSTHOC_MIN_EPISODE_S = (0.0, 20.0, 30.0, 60.0)
 
 
 def episode_operating_curve(result: ExternalResult,
