@@ -6,6 +6,10 @@ the test side.
   rhythm (flutter windows left out, as in 03b) with patient-bootstrap CIs, and EC57 episodes.
   The threshold is the bundle's (chosen on CinC) and the episode settings are the bundle's
   (package defaults: CinC's 9-61-s records hold no episodes to choose them on).
+* :func:`episode_operating_curve` — post hoc, on the test database: the gross EC57 rates a
+  long-record scan's window probabilities would give at a grid of other episode settings, and
+  :func:`best_ppv_at_se` the best episode +P at a given episode Se. A diagnostic of what a
+  higher Se costs, never a choice: the bundle's own settings stay the reported result.
 * :func:`mitdb_to_cinc` — a detector trained on every mitdb patient (early stopping and the
   threshold on mitdb validation patients), scored on every CinC 2017 record (its centred
   window, as 03b scores CinC), record-level.
@@ -185,6 +189,7 @@ def episode_operating_curve(result: ExternalResult,
     grid (hysteresis and merging as the bundle's). A diagnostic of what these probabilities
     *could* give at other operating points — how much episode +P a higher episode Se costs —
     never a choice: the bundle's own settings (its ``ec57_scores``) stay the reported result.
+    Minimum lengths up to one step are the same (a run of slots is at least a step long).
 
     Returns
     -------
