@@ -160,3 +160,36 @@ def test_in_database_numbers_come_from_the_models_own_notebook_or_the_carried_su
         "f1": 0.6, "auroc": 0.97, "source": "03b_detector, detector"}
     assert external.in_database("cosen", "mitdb", tmp_path) == {}
     assert external.in_database("release", "cinc2017", tmp_path) == {}
+
+
+def test_mitdb_to_cinc_takes_its_threshold_from_every_mitdb_patient_out_of_fold(
+        mitdb_root, cinc_root, monkeypatch):
+    from ecgutils import metrics, preprocess
+
+    mitdb = preprocess.build(preprocess.detector_params(
+        "mitdb", records=("100", "119", "201", "203", "210", "219")))
+    cinc = preprocess.build(preprocess.detector_params("cinc2017", max_records=40))
+    fitted = []
+    real_fit = train.fit_detector
+
+    def recording_fit(build, training, validation, cfg, dcfg, **kwargs):
+        fitted.append((set(training.groups), set(validation.groups), cfg.seed))
+        return real_fit(build, training, validation, cfg, dcfg, **kwargs)
+
+    monkeypatch.setattr(train, "fit_detector", recording_fit)
+    cfg = train.TrainConfig(epochs=1, seed=3, run_eagerly=True)
+    result = external.mitdb_to_cinc(mitdb, cinc, cfg, n_boot=20, n_splits=3)
+    windows = result.threshold_windows
+    patients = {f"mitdb:{r}" for r in ("100", "119", "201", "203", "210", "219")}
+    # Every patient scored out of fold once, by the one fold that neither trained nor
+    # validated on it; three fits with their own seeds.
+    assert set(windows["group"]) == patients and windows["prob"].notna().all()
+    assert windows.groupby("group")["fold"].nunique().eq(1).all()
+    assert len(fitted) == 3 and [seed for _, _, seed in fitted] == [3, 4, 5]
+    for number, (trained, validated, _) in enumerate(fitted):
+        tested = set(windows.loc[windows["fold"] == number, "group"])
+        assert tested and not tested & (trained | validated)
+    # The threshold: F1-best on those windows, AF patients of every fold included.
+    assert windows.loc[windows["y"] == 1, "group"].nunique() == 4
+    assert result.threshold == metrics.best_threshold(windows["y"], windows["prob"])
+    assert len(result.scores) == 40 and result.scores["prob"].between(0, 1).all()
