@@ -159,7 +159,7 @@ def cinc_study(
     rest = np.flatnonzero(~np.isin(records, development) & usable)
     folds = splits.grouped_folds(windows.af[rest], records[rest], n_splits=n_splits,
                                  seed=cfg.seed)
-    build = _builder(windows, dcfg, hyper)
+    build = detector_builder(windows, dcfg, hyper)
     jobs, tested = [], []
     for fold in folds:  # every fold checked before any is fitted
         train_rows = np.concatenate([rest[fold.train], np.flatnonzero(is_dev)])
@@ -242,7 +242,7 @@ def mitdb_study(
                                  n_splits=n_splits, seed=cfg.seed)
     cinc_train, cinc_val = _cinc_samples(cinc_entry, cinc_sample, cfg.seed)
     dcfg = train.DetectorConfig(crops=False, n_classes=n_classes, aggregate=False)
-    build = _builder(windows, dcfg, hyper)
+    build = detector_builder(windows, dcfg, hyper)
     jobs = []
     for fold in folds:  # every fold checked before any is fitted
         train_patients = np.unique(patients[scored_rows[fold.train]])
@@ -362,8 +362,10 @@ def seed_spread(f1_by_seed: dict[int, float]) -> dict[str, float]:
             "n_seeds": int(values.size)}
 
 
-def _builder(windows: train.WindowSet, dcfg: train.DetectorConfig,
-             hyper: dict[str, Any] | None):
+def detector_builder(windows: train.WindowSet, dcfg: train.DetectorConfig,
+                     hyper: dict[str, Any] | None):
+    """A function returning a fresh :func:`ecgutils.models.detector` sized for ``windows``
+    (waveform length, RR features) with ``dcfg``'s outputs and ``hyper``."""
     settings = {"input_samples": int(windows.X.shape[1]), "n_rr_features": int(windows.R.shape[1]),
                 "n_classes": dcfg.n_classes, **(hyper or {})}
     return lambda: models.detector(**settings)
@@ -439,7 +441,7 @@ def development_fit(
     splits.assert_disjoint(train=records[part["fit"]], validation=records[part["validation"]],
                            test=records[part["development"]])
     windows = window_set(entry)
-    build = _builder(windows, dcfg, hyper)
+    build = detector_builder(windows, dcfg, hyper)
     result = train.fit_detector(build, windows.take(part["fit"]),
                                 windows.take(part["validation"]), cfg, dcfg)
     prob = train.predict_af(result.model, windows.take(part["development"]))

@@ -137,7 +137,7 @@ def scan_long_records(shipped: bundle.Bundle, dataset: str = "mitdb",
         timelines[name] = Timeline(result.starts_s, result.prob, rec.duration_s, reference)
         scores.append(ec57.compare(reference, result.episodes, rec.duration_s, record=name))
         found.append(ec57.reference_episodes(reference, result.episodes, rec.duration_s,
-                                                record=name))
+                                             record=name))
         per_record.append({"record": name, "record_prob": result.record_prob,
                            "af_burden": result.af_burden, "n_episodes": len(result.episodes),
                            "episodes": [(e.start_s, e.end_s) for e in result.episodes],
@@ -271,10 +271,7 @@ def mitdb_to_cinc(mitdb: cache.Entry, cinc: cache.Entry, cfg: train.TrainConfig,
     folds = splits.grouped_folds(windows_all.af[rows], patients[rows], n_splits=n_splits,
                                  seed=cfg.seed)
     dcfg = train.DetectorConfig(crops=False, n_classes=1, aggregate=False)
-    settings = {"input_samples": int(windows_all.X.shape[1]),
-                "n_rr_features": int(windows_all.R.shape[1]), "n_classes": 1, **(hyper or {})}
-    from ecgutils import models
-
+    build = detector_study.detector_builder(windows_all, dcfg, hyper)
     test = detector_study.window_set(cinc, detector_study.centre_rows(cinc))
     assert_no_shared_records(patients[rows], test.groups)
     oof = np.full(rows.size, np.nan)
@@ -284,8 +281,7 @@ def mitdb_to_cinc(mitdb: cache.Entry, cinc: cache.Entry, cfg: train.TrainConfig,
         splits.assert_disjoint(train=patients[rows[fold.train]],
                                validation=patients[rows[fold.validation]],
                                test=patients[rows[fold.test]])
-        result = train.fit_detector(lambda: models.detector(**settings),
-                                    windows_all.take(rows[fold.train]),
+        result = train.fit_detector(build, windows_all.take(rows[fold.train]),
                                     windows_all.take(rows[fold.validation]),
                                     dataclasses.replace(cfg, seed=cfg.seed + fold.number), dcfg)
         oof[fold.test] = train.predict_af(result.model, windows_all.take(rows[fold.test]))
